@@ -1,0 +1,96 @@
+// Stage "episodes": plays one episode per task instance (or the first
+// `episodes` of them) with a protocol, a judge and its agents, on the episode
+// workers, and logs each episode atomically through the batched writer.
+//
+// Resume: episode indexes already in the store for (experiment, stage) are
+// skipped; each episode's RNG depends only on (seed, stage name, index), so a
+// resumed stage ends with exactly the episodes of an uninterrupted one.
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+#include "engine/interfaces.h"
+#include "engine/progress.h"
+#include "engine/scheduler.h"
+
+namespace oversight {
+namespace {
+
+class EpisodesStage : public Stage {
+ public:
+  EpisodesStage(const ConfigNode& node, const Registries& reg) {
+    const ConfigNode task = node.Child("task");
+    task_ = reg.tasks.Create(task, "name");
+    task.RejectUnknownKeys();
+    if (node.Has("judge")) {
+      const ConfigNode judge = node.Child("judge");
+      judge_ = reg.judges.Create(judge, "name");
+      judge.RejectUnknownKeys();
+    }
+    const ConfigNode protocol = node.Child("protocol");
+    protocol_ = reg.protocols.Create(protocol, "name", reg, *task_, judge_.get());
+    protocol.RejectUnknownKeys();
+    // Number of episodes: 0 plays one per task instance.
+    limit_ = node.Int("episodes", 0, 0, 100000000);
+  }
+
+  void Run(StageContext& ctx) override {
+    task_->Open(ctx);
+    if (judge_) judge_->Open(ctx);
+    protocol_->Open(ctx);
+    const int64_t n = limit_ > 0 ? std::min<int64_t>(limit_, task_->size())
+                                 : static_cast<int64_t>(task_->size());
+    const auto stored = ctx.store->EpisodeIndexes(ctx.experiment_id, ctx.stage_name);
+    std::set<int64_t> done(stored.begin(), stored.end());
+    std::vector<int64_t> todo;
+    for (int64_t i = 0; i < n; ++i)
+      if (!done.count(i)) todo.push_back(i);
+    if (!done.empty())
+      std::cerr << "  " << done.size() << " episodes already logged, " << todo.size()
+                << " to play\n";
+
+    EpisodeWriter writer(ctx.store->path());
+    Progress progress("  " + ctx.stage_name, n, n - static_cast<int64_t>(todo.size()));
+    const std::string stage = ctx.stage_name;
+    ParallelFor(
+        todo, ctx.threads,
+        [&](int64_t idx) {
+          EpisodeRecord rec;
+          rec.experiment_id = ctx.experiment_id;
+          rec.stage = stage;
+          rec.idx = idx;
+          rec.protocol = protocol_->name();
+          rec.task = task_->name();
+          const TaskInstance inst = task_->Instance(static_cast<size_t>(idx));
+          rec.instance = inst.id;
+          rec.truth = inst.truth;
+          rec.seed = DeriveSeed(ctx.seed, stage, static_cast<uint64_t>(idx));
+          rec.started_at = NowIso();
+          Rng rng(rec.seed);
+          protocol_->Play(inst, rng, rec);
+          rec.finished_at = NowIso();
+          writer.Submit(std::move(rec));
+          progress.Add();
+        },
+        [&] { return ctx.interrupted(); });
+    writer.Flush();
+    progress.Finish();
+    ctx.CheckInterrupt();
+  }
+
+ private:
+  std::unique_ptr<Task> task_;
+  std::unique_ptr<Judge> judge_;
+  std::unique_ptr<Protocol> protocol_;
+  int64_t limit_ = 0;
+};
+
+}  // namespace
+
+void RegisterEngineStages(Registries& registries) {
+  registries.stages.Add("episodes", [](const ConfigNode& node, const Registries& reg) {
+    return std::make_unique<EpisodesStage>(node, reg);
+  });
+}
+
+}  // namespace oversight

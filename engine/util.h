@@ -1,0 +1,24 @@
+// Small helpers shared across the engine: hashing, files, time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace oversight {
+
+// Hex SHA-256 of a file's bytes; throws std::runtime_error naming the file.
+std::string Sha256File(const std::string& path);
+
+// The code version compiled in (git describe), for experiments.code_version.
+const char* CodeVersion();
+
+// The source tree the binary was built from (to find data/cache by default).
+const char* SourceDir();
+
+// Whole file as a string; throws std::runtime_error naming the file.
+std::string ReadFile(const std::string& path);
+
+// Writes `data` to `path` atomically (temp file + rename).
+void WriteFileAtomic(const std::string& path, const std::string& data);
+
+}  // namespace oversight

@@ -1,0 +1,10 @@
+#include "protocols/protocols.h"
+
+namespace oversight {
+
+void RegisterProtocols(Registries& registries) {
+  RegisterSparsePixelTasks(registries);
+  RegisterDirectProtocol(registries);
+}
+
+}  // namespace oversight

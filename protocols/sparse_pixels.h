@@ -1,0 +1,75 @@
+// Sparse-pixel image worlds (Irving et al. 2018): tasks over MNIST /
+// Fashion-MNIST images, the judge interface that sees only revealed pixels,
+// and the helpers every sparse-pixel protocol and trainer shares.
+// No LibTorch here.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/dataset.h"
+#include "engine/interfaces.h"
+
+namespace oversight {
+
+inline constexpr int kNumClasses = 10;
+using Logits = std::array<float, kNumClasses>;
+
+// One judge input: an image and the pixels revealed so far (indexes
+// 0..783, distinct). The judge sees only those pixels' values.
+struct SparseQuery {
+  const uint8_t* image = nullptr;
+  const int* pixels = nullptr;
+  int count = 0;
+};
+
+// A judge of sparse-pixel images (the trained classifier of judges/).
+// Thread-safe: Logits() may be called from several episode workers at once.
+class SparseImageJudge : public Judge {
+ public:
+  // out[i] = the judge's class logits for queries[i].
+  virtual void Logits(const std::vector<SparseQuery>& queries,
+                      std::vector<Logits>* out) const = 0;
+};
+
+// Options of the sparse-pixel tasks ("mnist", "fashion_mnist").
+struct ImageTaskOptions {
+  std::string dataset;            // "mnist" or "fashion_mnist"
+  std::string split = "test";     // "train" or "test"
+  std::string data_dir;           // empty: the default location
+};
+
+// A task whose instances are the images of one dataset split.
+class ImageTask : public Task {
+ public:
+  explicit ImageTask(ImageTaskOptions options) : options_(std::move(options)) {}
+  std::string name() const override { return options_.dataset; }
+  void Open(StageContext& ctx) override;
+  size_t size() const override { return data_.size(); }
+  TaskInstance Instance(size_t i) const override;
+
+  const ImageDataset& data() const { return data_; }
+  // Nonzero pixel indexes of image i (the legal reveals), in ascending order.
+  const std::vector<int>& Nonzero(size_t i) const { return nonzero_[i]; }
+
+ private:
+  ImageTaskOptions options_;
+  ImageDataset data_;
+  std::vector<std::vector<int>> nonzero_;
+};
+
+// Nonzero pixel indexes of a 28x28 image, ascending.
+std::vector<int> NonzeroPixels(const uint8_t* image);
+
+// k distinct pixels drawn uniformly from `nonzero` (all of them when it has
+// fewer than k), in draw order.
+std::vector<int> SampleRevealed(const std::vector<int>& nonzero, int k, Rng& rng);
+
+// Argmax with the lowest index winning ties.
+int ArgMax(const Logits& logits);
+
+void RegisterSparsePixelTasks(Registries& registries);
+
+}  // namespace oversight
