@@ -218,12 +218,7 @@ int64_t QueryInt(sqlite3* db, const std::string& path, const char* sql,
 // Pragmas of every read-write connection. The journal_mode query is the first
 // statement that reads the file, so it is where a non-database is detected.
 void ConfigureReadWrite(sqlite3* db, const std::string& path) {
-  {
-    Stmt wal(db, path, "PRAGMA journal_mode=WAL");
-    if (!wal.Next("open (set journal_mode=WAL)"))
-      throw Error(path, "open (set journal_mode=WAL)", "no result row");
-    wal.Reset();
-  }
+  ExecSql(db, path, "PRAGMA journal_mode=WAL", "open (set journal_mode=WAL)");
   ExecSql(db, path, "PRAGMA synchronous=NORMAL", "set synchronous=NORMAL");
   ExecSql(db, path, "PRAGMA foreign_keys=ON", "set foreign_keys=ON");
 }

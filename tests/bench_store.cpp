@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
       for (EpisodeRecord& ep : copy) writer.Submit(std::move(ep));
       writer.Flush();
       const double s = Seconds(t0);
-      batched = total_turns / s;
+      batched = static_cast<double>(total_turns) / s;
       std::printf("1. EpisodeWriter, batched:            %12.0f turns/s  "
                   "(%lld turns + %d episodes + %d judgements in %.3f s)\n",
                   batched, static_cast<long long>(total_turns), args.episodes,
@@ -247,10 +247,10 @@ int main(int argc, char** argv) {
         }
       }
       const double s = Seconds(t0);
-      per_row = turns / s;
+      per_row = static_cast<double>(turns) / s;
       std::printf("2. one transaction per row:          %12.0f turns/s  "
                   "(sample of %d episodes: %lld rows in %.3f s, %.0f commits/s)\n",
-                  per_row, sample, static_cast<long long>(rows), s, rows / s);
+                  per_row, sample, static_cast<long long>(rows), s, static_cast<double>(rows) / s);
       sqlite3_finalize(ep_stmt);
       sqlite3_finalize(turn_stmt);
       sqlite3_finalize(judge_stmt);
@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
         }
       store->Exec("COMMIT", "commit");
       const double s = Seconds(t0);
-      plain = total_turns / s;
+      plain = static_cast<double>(total_turns) / s;
       std::printf("3a. plain inserts, 1 txn, turns:     %12.0f turns/s  (%.3f s)\n",
                   plain, s);
       sqlite3_finalize(stmt);
@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
         }
       store->Exec("COMMIT", "commit");
       const double s = Seconds(t0);
-      bare = total_turns / s;
+      bare = static_cast<double>(total_turns) / s;
       std::printf("3b. plain inserts, 1 txn, bare table:%12.0f turns/s  (%.3f s)\n",
                   bare, s);
       sqlite3_finalize(stmt);

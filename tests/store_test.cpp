@@ -332,6 +332,10 @@ TEST_CASE("An episode with turns and judgements round-trips", "[store]") {
   CHECK(QueryText(db, "SELECT truth FROM episodes WHERE idx=5") == "<null>");
   const std::string e2 = std::to_string(
       QueryInt(db, "SELECT id FROM episodes WHERE idx=5"));
+  // Dense idx values: each turn's parent is the turn before it.
+  CHECK(QueryInt(db, "SELECT count(*) FROM turns c JOIN turns p ON "
+                     "p.id=c.parent_turn_id WHERE c.episode_id=" + e2 +
+                     " AND p.episode_id=c.episode_id AND p.idx=c.idx-1") == 2);
   // One timestamp for all rows of the episode, in NowIso() format.
   CHECK(QueryInt(db, "SELECT count(DISTINCT created_at) FROM (SELECT created_at "
                      "FROM turns WHERE episode_id=" + e2 +

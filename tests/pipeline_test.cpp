@@ -1,0 +1,232 @@
+// End-to-end tests through the real `oversight` binary: real MNIST, a real
+// LibTorch judge (trained by the fixture_tiny_judge test), real
+// SQLite files, real signals.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/util.h"
+#include "tests/test_util.h"
+
+using namespace oversight;
+using namespace oversight::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A copy of the fixture database (the trained judge's artifacts stay where
+// the fixture wrote them; the copy refers to them by absolute path).
+std::string CopyFixture(const TempDir& dir) {
+  const std::string db = dir / "runs.db";
+  fs::copy_file(TinyJudgeDb(), db);
+  return db;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv{const_cast<char*>(OVERSIGHT_BIN)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(OVERSIGHT_BIN, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int WaitStatus(pid_t pid) {
+  int raw = 0;
+  waitpid(pid, &raw, 0);
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+}
+
+long CountEpisodes(const std::string& db) {
+  try {
+    return std::stol(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'direct_k4'"));
+  } catch (const std::exception&) {
+    return 0;  // not created yet
+  }
+}
+
+// Waits until the run has committed some but not all episodes, then signals.
+void SignalMidway(pid_t pid, const std::string& db, int sig) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (CountEpisodes(db) >= 50) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, sig);
+}
+
+// Everything about the episodes of `stage` that must not depend on threads,
+// interruption or resumption (ids and times aside), one string per episode.
+std::vector<std::string> EpisodeFingerprints(const std::string& db, const std::string& stage) {
+  return QueryColumn(
+      db,
+      "SELECT e.idx || '|' || e.seed || '|' || e.instance || '|' || e.truth || '|' || "
+      "e.outcome || '|' || e.correct || '|' || e.status || '|' || "
+      "(SELECT group_concat(t.idx || ':' || t.role || ':' || t.action, ';') FROM "
+      "  (SELECT * FROM turns WHERE episode_id = e.id ORDER BY idx) t) || '|' || "
+      "(SELECT group_concat(j.verdict || ':' || j.confidence || ':' || j.detail, ';') "
+      "   FROM judgements j WHERE j.episode_id = e.id) "
+      "FROM episodes e WHERE e.stage = '" + stage + "' ORDER BY e.idx");
+}
+
+// The reference: an uninterrupted run of tiny_episodes.json on 2 workers.
+const std::vector<std::string>& Reference() {
+  static const std::vector<std::string> ref = [] {
+    TempDir dir("reference");
+    const std::string db = CopyFixture(dir);
+    const CommandResult r =
+        RunOversight({"run", ConfigPath("tiny_episodes.json"), "--db", db, "--threads", "2"});
+    if (r.status != 0) throw std::runtime_error("reference run failed: " + r.err);
+    return EpisodeFingerprints(db, "direct_k4");
+  }();
+  return ref;
+}
+
+}  // namespace
+
+TEST_CASE("The judge learns and its run is fully logged", "[pipeline]") {
+  const std::string db = TinyJudgeDb();
+  REQUIRE(fs::exists(db));
+  CHECK(QueryOne(db, "SELECT status FROM experiments") == "finished");
+  CHECK(QueryOne(db, "PRAGMA user_version") == "1");
+  const double acc = std::stod(QueryOne(
+      db, "SELECT value FROM metrics WHERE name = 'heldout_accuracy' ORDER BY step DESC LIMIT 1"));
+  CHECK(acc > 0.25);  // chance is 0.10; 150 batches reach about 0.45
+  // Loss falls.
+  const auto losses = QueryColumn(db, "SELECT value FROM metrics WHERE name='loss' ORDER BY step");
+  REQUIRE(losses.size() == 6);
+  CHECK(std::stod(losses.back()) < std::stod(losses.front()) - 0.3);
+  // The judge artifact is on disk with the recorded hash.
+  const auto path = QueryOne(db, "SELECT path FROM artifacts WHERE kind='judge' AND name='tiny_judge_k6'");
+  CHECK(Sha256File(path) ==
+        QueryOne(db, "SELECT sha256 FROM artifacts WHERE kind='judge' AND name='tiny_judge_k6'"));
+  // 300 direct episodes: 6 reveal turns and one judgement with 10 logits each;
+  // correct is exactly (verdict == truth) and the direct accuracy is above chance.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage='direct'") == "300");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns") == "1800");
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements WHERE judge_kind='model' AND "
+                     "json_array_length(json_extract(detail, '$.logits')) = 10") == "300");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e JOIN judgements j ON j.episode_id = e.id "
+                     "WHERE e.correct != (j.verdict = e.truth)") == "0");
+  CHECK(std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes")) > 0.25);
+  // Each revealed pixel is nonzero and distinct within its episode.
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns WHERE json_extract(action,'$.value') <= 0") == "0");
+  CHECK(QueryOne(db, "SELECT count(*) FROM (SELECT episode_id, json_extract(action,'$.pixel') p "
+                     "FROM turns GROUP BY 1, 2 HAVING count(*) > 1)") == "0");
+}
+
+TEST_CASE("One and two episode workers give identical episodes", "[pipeline]") {
+  TempDir dir("threads");
+  const std::string db = CopyFixture(dir);
+  const CommandResult r = RunOversight(
+      {"run", ConfigPath("tiny_episodes.json"), "--db", db, "--threads", "1"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto one = EpisodeFingerprints(db, "direct_k4");
+  CHECK(one.size() == 2000);
+  CHECK(one == Reference());
+}
+
+TEST_CASE("Ctrl-C marks the experiment interrupted and --resume completes it exactly", "[pipeline]") {
+  TempDir dir("sigint");
+  const std::string db = CopyFixture(dir);
+  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
+  const pid_t pid = Spawn(args, dir / "run.log");
+  SignalMidway(pid, db, SIGINT);
+  CHECK(WaitStatus(pid) == 130);
+  CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name='tiny_episodes'") == "interrupted");
+  const long partial = CountEpisodes(db);
+  CHECK(partial > 0);
+  CHECK(partial < 2000);
+  // No partial episode: every logged episode has its 4 turns and its judgement.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE e.stage = 'direct_k4' AND "
+                     "((SELECT count(*) FROM turns t WHERE t.episode_id = e.id) != 4 OR (SELECT count(*) FROM judgements j WHERE "
+                     "j.episode_id = e.id) != 1)") == "0");
+
+  auto resumed_args = args;
+  resumed_args.push_back("--resume");
+  const CommandResult r = RunOversight(resumed_args);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name='tiny_episodes'") == "finished");
+  CHECK(QueryOne(db, "SELECT count(*) FROM experiments WHERE name='tiny_episodes'") == "1");
+  CHECK(EpisodeFingerprints(db, "direct_k4") == Reference());
+  // A finished experiment cannot be resumed again.
+  const CommandResult again = RunOversight(resumed_args);
+  CHECK(again.status == 2);
+  CHECK_THAT(again.err, Catch::Contains("no unfinished experiment named 'tiny_episodes'"));
+}
+
+TEST_CASE("After SIGKILL the file is intact and --resume completes it", "[pipeline]") {
+  TempDir dir("sigkill");
+  const std::string db = CopyFixture(dir);
+  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
+  const pid_t pid = Spawn(args, dir / "run.log");
+  SignalMidway(pid, db, SIGKILL);
+  CHECK(WaitStatus(pid) == 128 + SIGKILL);
+  CHECK(QueryOne(db, "PRAGMA integrity_check") == "ok");
+  CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name='tiny_episodes'") == "running");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE e.stage = 'direct_k4' AND "
+                     "(SELECT count(*) FROM turns t WHERE t.episode_id = e.id) != 4") == "0");
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_episodes.json"), "--db", db, "--resume"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(EpisodeFingerprints(db, "direct_k4") == Reference());
+}
+
+TEST_CASE("Resuming with a different config is refused", "[pipeline]") {
+  TempDir dir("resume-config");
+  const std::string db = CopyFixture(dir);
+  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
+  const pid_t pid = Spawn(args, dir / "run.log");
+  SignalMidway(pid, db, SIGINT);
+  REQUIRE(WaitStatus(pid) == 130);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_episodes.json"), "--db", db,
+                                        "--resume", "--set", "seed=12"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("was started with a different config"));
+}
+
+TEST_CASE("A missing judge checkpoint is a clear error", "[pipeline]") {
+  TempDir dir("nojudge");
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_episodes.json"), "--db",
+                                        dir / "runs.db"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("tiny_episodes.json: stages[0].judge.checkpoint: no judge "
+                                    "named 'tiny_judge_k6'"));
+  CHECK(QueryOne(dir / "runs.db", "SELECT status FROM experiments") == "failed");
+  CHECK(QueryOne(dir / "runs.db", "SELECT count(*) FROM episodes") == "0");
+}
+
+TEST_CASE("query is read-only and report summarises the run", "[pipeline]") {
+  TempDir dir("query");
+  const std::string db = CopyFixture(dir);
+  const std::string before = ReadFile(db);
+  const CommandResult del = RunOversight({"query", "--db", db, "DELETE FROM episodes"});
+  CHECK(del.status == 2);
+  CHECK(ReadFile(db) == before);
+  const CommandResult q = RunOversight(
+      {"query", "--db", db, "SELECT count(*) AS n FROM episodes", "--format", "json"});
+  CHECK(q.status == 0);
+  CHECK(nlohmann::json::parse(q.out)[0]["n"] == 300);
+  const CommandResult rep = RunOversight({"report", "--db", db, "--format", "json"});
+  REQUIRE(rep.status == 0);
+  const CommandResult md = RunOversight({"report", "--db", db});
+  CHECK_THAT(md.out, Catch::Contains("| direct | direct | 300 |"));
+  CHECK_THAT(md.out, Catch::Contains("heldout_accuracy"));
+}

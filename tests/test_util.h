@@ -1,0 +1,39 @@
+// Helpers for tests: temp dirs, running the real CLI, reading SQLite.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace oversight::testing {
+
+// A fresh empty directory under the build's test-data folder, removed by the
+// destructor unless OVERSIGHT_KEEP_TEST_DATA is set.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& label);
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the oversight binary with `args` (shell-quoted here), capturing output.
+CommandResult RunOversight(const std::vector<std::string>& args);
+
+// Single-column query result of `sql` on `db` as strings (NULL -> "NULL").
+std::vector<std::string> QueryColumn(const std::string& db, const std::string& sql);
+std::string QueryOne(const std::string& db, const std::string& sql);
+
+// Paths.
+std::string ConfigPath(const std::string& name);  // tests/configs/NAME
+std::string TinyJudgeDb();                         // the fixture's database
+
+}  // namespace oversight::testing
