@@ -1,5 +1,5 @@
 // Store: the SQLite log of experiments, episodes, turns, judgements, metrics
-// and artifacts. The schema is a public contract (see README.md, "Log schema")
+// and artifacts. The schema is a public contract (see README.md, "The log schema", and DESIGN.md)
 // versioned with PRAGMA user_version; WAL mode so readers never block the
 // writer.
 //

@@ -70,6 +70,15 @@ void SignalMidway(pid_t pid, const std::string& db, int sig) {
   kill(pid, sig);
 }
 
+// Starts tiny_episodes.json on `db`, sends `sig` once some episodes are
+// committed, and returns the exit status.
+int RunAndSignal(const TempDir& dir, const std::string& db, int sig) {
+  const pid_t pid =
+      Spawn({"run", ConfigPath("tiny_episodes.json"), "--db", db}, dir / "run.log");
+  SignalMidway(pid, db, sig);
+  return WaitStatus(pid);
+}
+
 // Everything about the episodes of `stage` that must not depend on threads,
 // interruption or resumption (ids and times aside), one string per episode.
 std::vector<std::string> EpisodeFingerprints(const std::string& db, const std::string& stage) {
@@ -145,10 +154,7 @@ TEST_CASE("One and two episode workers give identical episodes", "[pipeline]") {
 TEST_CASE("Ctrl-C marks the experiment interrupted and --resume completes it exactly", "[pipeline]") {
   TempDir dir("sigint");
   const std::string db = CopyFixture(dir);
-  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
-  const pid_t pid = Spawn(args, dir / "run.log");
-  SignalMidway(pid, db, SIGINT);
-  CHECK(WaitStatus(pid) == 130);
+  CHECK(RunAndSignal(dir, db, SIGINT) == 130);
   CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name='tiny_episodes'") == "interrupted");
   const long partial = CountEpisodes(db);
   CHECK(partial > 0);
@@ -158,8 +164,8 @@ TEST_CASE("Ctrl-C marks the experiment interrupted and --resume completes it exa
                      "((SELECT count(*) FROM turns t WHERE t.episode_id = e.id) != 4 OR (SELECT count(*) FROM judgements j WHERE "
                      "j.episode_id = e.id) != 1)") == "0");
 
-  auto resumed_args = args;
-  resumed_args.push_back("--resume");
+  const std::vector<std::string> resumed_args{"run", ConfigPath("tiny_episodes.json"), "--db",
+                                              db, "--resume"};
   const CommandResult r = RunOversight(resumed_args);
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -175,10 +181,7 @@ TEST_CASE("Ctrl-C marks the experiment interrupted and --resume completes it exa
 TEST_CASE("After SIGKILL the file is intact and --resume completes it", "[pipeline]") {
   TempDir dir("sigkill");
   const std::string db = CopyFixture(dir);
-  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
-  const pid_t pid = Spawn(args, dir / "run.log");
-  SignalMidway(pid, db, SIGKILL);
-  CHECK(WaitStatus(pid) == 128 + SIGKILL);
+  CHECK(RunAndSignal(dir, db, SIGKILL) == 128 + SIGKILL);
   CHECK(QueryOne(db, "PRAGMA integrity_check") == "ok");
   CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name='tiny_episodes'") == "running");
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE e.stage = 'direct_k4' AND "
@@ -192,10 +195,7 @@ TEST_CASE("After SIGKILL the file is intact and --resume completes it", "[pipeli
 TEST_CASE("Resuming with a different config is refused", "[pipeline]") {
   TempDir dir("resume-config");
   const std::string db = CopyFixture(dir);
-  const std::vector<std::string> args{"run", ConfigPath("tiny_episodes.json"), "--db", db};
-  const pid_t pid = Spawn(args, dir / "run.log");
-  SignalMidway(pid, db, SIGINT);
-  REQUIRE(WaitStatus(pid) == 130);
+  REQUIRE(RunAndSignal(dir, db, SIGINT) == 130);
   const CommandResult r = RunOversight({"run", ConfigPath("tiny_episodes.json"), "--db", db,
                                         "--resume", "--set", "seed=12"});
   CHECK(r.status == 2);

@@ -15,32 +15,13 @@
 
 #include "experiments/commands.h"
 
+#include "tests/test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("oversight_qr_test_" + std::to_string(::getpid()) + "_" +
-             std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const {
-    return (path_ / name).string();
-  }
-
- private:
-  fs::path path_;
-};
+using oversight::testing::TempDir;
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -204,7 +185,7 @@ const char* const kExperimentsSql =
 // ---------------------------------------------------------------------------
 
 TEST_CASE("query prints an aligned table with NULL", "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const Result r = Query(db, kExperimentsSql, "table");
   CHECK(r.code == 0);
@@ -217,7 +198,7 @@ TEST_CASE("query prints an aligned table with NULL", "[query]") {
 }
 
 TEST_CASE("query prints RFC 4180 CSV", "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const Result r = Query(db, kExperimentsSql, "csv");
   CHECK(r.code == 0);
@@ -228,7 +209,7 @@ TEST_CASE("query prints RFC 4180 CSV", "[query]") {
 }
 
 TEST_CASE("query prints JSON objects with typed values", "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const Result r = Query(db, kExperimentsSql, "json");
   CHECK(r.code == 0);
@@ -248,7 +229,7 @@ TEST_CASE("query prints JSON objects with typed values", "[query]") {
 
 TEST_CASE("query formats reals, empty text, newlines and empty results",
           "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string sql =
       "SELECT name, step, value FROM metrics WHERE experiment_id = 1 AND "
@@ -286,7 +267,7 @@ TEST_CASE("query formats reals, empty text, newlines and empty results",
 
 TEST_CASE("query reads a WAL log whose writer has closed, and leaves it "
           "byte-for-byte unchanged", "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string before = ReadBytes(db);
   const Result r = Query(db, "SELECT count(*) AS n FROM episodes", "csv");
@@ -302,7 +283,7 @@ TEST_CASE("query reads a WAL log whose writer has closed, and leaves it "
 
 TEST_CASE("query and report read a WAL log in a directory they cannot write",
           "[query][report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string before = ReadBytes(db);
   const fs::path parent = fs::path(db).parent_path();
@@ -334,7 +315,7 @@ TEST_CASE("query and report read a WAL log in a directory they cannot write",
 
 TEST_CASE("query sees rows committed by a writer that is still open",
           "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   sqlite3* writer = nullptr;
   REQUIRE(sqlite3_open_v2(db.c_str(), &writer, SQLITE_OPEN_READWRITE,
@@ -353,7 +334,7 @@ TEST_CASE("query sees rows committed by a writer that is still open",
 
 TEST_CASE("query refuses anything that could write; the file is unchanged",
           "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string other = dir.File("other.db");
   const std::string copy = dir.File("copy.db");
@@ -405,7 +386,7 @@ TEST_CASE("query refuses anything that could write; the file is unchanged",
 
 TEST_CASE("query reports SQL errors and bad files with the db path",
           "[query]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string before = ReadBytes(db);
 
@@ -439,7 +420,7 @@ TEST_CASE("query reports SQL errors and bad files with the db path",
 
 TEST_CASE("report md: stages in order, accuracy with Wilson CI, last metric "
           "values", "[report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string before = ReadBytes(db);
   const Result r = Report(db, 1, "md");
@@ -478,7 +459,7 @@ TEST_CASE("report md: stages in order, accuracy with Wilson CI, last metric "
 }
 
 TEST_CASE("report md of all experiments", "[report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const Result r = Report(db, 0, "md");
   CHECK(r.code == 0);
@@ -505,7 +486,7 @@ TEST_CASE("report md of all experiments", "[report]") {
 }
 
 TEST_CASE("report json parses with the right numbers", "[report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const Result r = Report(db, 1, "json");
   REQUIRE(r.code == 0);
@@ -577,7 +558,7 @@ TEST_CASE("report json parses with the right numbers", "[report]") {
 
 TEST_CASE("report refuses unknown experiments, formats and files",
           "[report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   const std::string before = ReadBytes(db);
   CheckBadInput(Report(db, 99), db, "no experiment with id 99");
@@ -599,7 +580,7 @@ TEST_CASE("report refuses unknown experiments, formats and files",
 }
 
 TEST_CASE("report of a log without experiments", "[report]") {
-  TempDir dir;
+  TempDir dir("query");
   const std::string db = MakeLogDb(dir);
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);

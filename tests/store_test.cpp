@@ -20,31 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace fs = std::filesystem;
 using namespace oversight;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("oversight_store_test_" + std::to_string(getpid()) + "_" +
-             std::to_string(counter++) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using oversight::testing::TempDir;
 
 // First column of the first row of `sql` as int64 / text (NULL -> "<null>").
 int64_t QueryInt(sqlite3* db, const std::string& sql) {
@@ -134,7 +117,7 @@ int64_t IncompleteEpisodes(sqlite3* db, int turns, int judgements) {
 }  // namespace
 
 TEST_CASE("Schema: version, WAL and contract columns", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("log.db");
   {
     auto store = Store::Open(path);
@@ -208,7 +191,7 @@ TEST_CASE("NowIso and JudgeKindName", "[store]") {
 }
 
 TEST_CASE("An episode with turns and judgements round-trips", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   auto store = Store::Open(dir.File("log.db"));
   sqlite3* db = store->handle();
   const int64_t exp = store->CreateExperiment("rt", "{\"a\":1}", 5, "v1");
@@ -348,7 +331,7 @@ TEST_CASE("An episode with turns and judgements round-trips", "[store]") {
 }
 
 TEST_CASE("A failing InsertEpisodes batch leaves no rows", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   auto store = Store::Open(dir.File("log.db"));
   sqlite3* db = store->handle();
   const int64_t exp = store->CreateExperiment("dup", "{}", 1, "v");
@@ -390,7 +373,7 @@ TEST_CASE("A failing InsertEpisodes batch leaves no rows", "[store]") {
 }
 
 TEST_CASE("EpisodeWriter writes every episode whole", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("log.db");
   int64_t exp = 0;
   {
@@ -427,7 +410,7 @@ TEST_CASE("EpisodeWriter writes every episode whole", "[store]") {
 
 TEST_CASE("EpisodeWriter: a failed write loses whole episodes and sticks",
           "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("log.db");
   int64_t exp = 0;
   {
@@ -470,7 +453,7 @@ TEST_CASE("EpisodeWriter: a failed write loses whole episodes and sticks",
 }
 
 TEST_CASE("EpisodeWriter needs an existing migrated database", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   CHECK_THROWS_AS(EpisodeWriter(dir.File("missing.db")), StoreError);
   const std::string empty = dir.File("empty.db");
   {
@@ -486,7 +469,7 @@ TEST_CASE("EpisodeWriter needs an existing migrated database", "[store]") {
 }
 
 TEST_CASE("Episodes are atomic when the writer process is killed", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("killed.db");
   constexpr int kTurns = 50;
 
@@ -543,7 +526,7 @@ TEST_CASE("Episodes are atomic when the writer process is killed", "[store]") {
 }
 
 TEST_CASE("Read-only open never changes the file", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("ro.db");
   {
     auto store = Store::Open(path);
@@ -576,7 +559,7 @@ TEST_CASE("Read-only open never changes the file", "[store]") {
 }
 
 TEST_CASE("A file that is not SQLite is rejected, naming it", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   const std::string path = dir.File("notes.db");
   const std::string garbage =
       "This is not a database, just some text that happens to be long enough "
@@ -596,7 +579,7 @@ TEST_CASE("A file that is not SQLite is rejected, naming it", "[store]") {
 }
 
 TEST_CASE("Experiments, stages, metrics and artifacts", "[store]") {
-  TempDir dir;
+  TempDir dir("store");
   auto store = Store::Open(dir.File("log.db"));
   sqlite3* db = store->handle();
 
