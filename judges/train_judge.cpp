@@ -50,6 +50,7 @@ class TrainJudgeStage : public Stage {
     for (size_t i = 0; i < train.size(); ++i) train_nz[i] = NonzeroPixels(train.image(i));
     for (size_t i = 0; i < test.size(); ++i) test_nz[i] = NonzeroPixels(test.image(i));
 
+    torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
     SparseNet net(SparseNetOptions{o_.dropout});
     net->to(device);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
