@@ -140,3 +140,15 @@ TEST_CASE("Usage errors exit with status 2", "[config]") {
   CHECK(RunOversight({"run"}).status == 2);
   CHECK(RunOversight({"query", "--db", "x.db", "select 1", "--format", "xml"}).status == 2);
 }
+
+TEST_CASE("Missing data is a clear error with status 2", "[config]") {
+  TempDir dir("nodata");
+  setenv("OVERSIGHT_DATA_DIR", dir.path().c_str(), 1);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_judge.json"), "--db", dir / "r.db"});
+  unsetenv("OVERSIGHT_DATA_DIR");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains(dir / "mnist/package/src/digits/0.json") &&
+                        Catch::Contains("missing MNIST data") &&
+                        Catch::Contains("run scripts/setup.sh"));
+  CHECK(QueryOne(dir / "r.db", "SELECT status FROM experiments") == "failed");
+}
