@@ -1,6 +1,8 @@
-// Stage "episodes": plays one episode per task instance (or the first
-// `episodes` of them) with a protocol, a judge and its agents, on the episode
-// workers, and logs each episode atomically through the batched writer.
+// Stage "episodes": plays the protocol's episodes (VariantsPerInstance() per
+// task instance) on every task instance (or the first `instances`), with a
+// judge and the protocol's agents, on the episode workers, and logs each
+// episode atomically through the batched writer. Episode idx =
+// instance * variants + variant.
 //
 // Resume: episode indexes already in the store for (experiment, stage) are
 // skipped; each episode's RNG depends only on (seed, stage name, index), so a
@@ -30,16 +32,18 @@ class EpisodesStage : public Stage {
     const ConfigNode protocol = node.Child("protocol");
     protocol_ = reg.protocols.Create(protocol, "name", reg, *task_, judge_.get());
     protocol.RejectUnknownKeys();
-    // Number of episodes: 0 plays one per task instance.
-    limit_ = node.Int("episodes", 0, 0, 100000000);
+    // How many task instances to play (the first ones); 0 plays them all.
+    limit_ = node.Int("instances", 0, 0, 100000000);
   }
 
   void Run(StageContext& ctx) override {
     task_->Open(ctx);
     if (judge_) judge_->Open(ctx);
     protocol_->Open(ctx);
-    const int64_t n = limit_ > 0 ? std::min<int64_t>(limit_, task_->size())
-                                 : static_cast<int64_t>(task_->size());
+    const int64_t instances = limit_ > 0 ? std::min<int64_t>(limit_, task_->size())
+                                         : static_cast<int64_t>(task_->size());
+    const int64_t variants = protocol_->VariantsPerInstance();
+    const int64_t n = instances * variants;
     const auto stored = ctx.store->EpisodeIndexes(ctx.experiment_id, ctx.stage_name);
     std::set<int64_t> done(stored.begin(), stored.end());
     std::vector<int64_t> todo;
@@ -61,13 +65,14 @@ class EpisodesStage : public Stage {
           rec.idx = idx;
           rec.protocol = protocol_->name();
           rec.task = task_->name();
-          const TaskInstance inst = task_->Instance(static_cast<size_t>(idx));
-          rec.instance = inst.id;
+          const TaskInstance inst = task_->Instance(static_cast<size_t>(idx / variants));
+          const int variant = static_cast<int>(idx % variants);
+          rec.instance = inst.id + protocol_->VariantName(variant);
           rec.truth = inst.truth;
           rec.seed = DeriveSeed(ctx.seed, stage, static_cast<uint64_t>(idx));
           rec.started_at = NowIso();
           Rng rng(rec.seed);
-          protocol_->Play(inst, rng, rec);
+          protocol_->Play(inst, variant, rng, rec);
           rec.finished_at = NowIso();
           writer.Submit(std::move(rec));
           progress.Add();

@@ -91,8 +91,15 @@ class Protocol {
   virtual ~Protocol() = default;
   virtual std::string name() const = 0;  // logged in episodes.protocol
   virtual void Open(StageContext& ctx) = 0;
-  // Fills rec.turns, rec.judgements, rec.outcome, rec.correct.
-  virtual void Play(const TaskInstance& instance, Rng& rng,
+  // Episodes played per task instance, e.g. 9 lies x 3 seeds x 2 orders in
+  // the precommit evaluation of debate. Play() is told which one.
+  virtual int VariantsPerInstance() const { return 1; }
+  // Appended to the instance id in episodes.instance for `variant`, e.g.
+  // "#lie=3,seed=0,first=liar". Empty when there is one variant.
+  virtual std::string VariantName(int variant) const { return ""; }
+  // Plays variant `variant` of `instance`. Fills rec.turns, rec.judgements,
+  // rec.outcome, rec.correct.
+  virtual void Play(const TaskInstance& instance, int variant, Rng& rng,
                     EpisodeRecord& rec) const = 0;
 };
 

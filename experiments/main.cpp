@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "agents/agents.h"
 #include "engine/dataset.h"
 #include "engine/experiment.h"
 #include "engine/torch_util.h"
@@ -35,6 +36,7 @@ Registries MakeRegistries() {
   RegisterEngineStages(r);
   RegisterProtocols(r);
   RegisterJudges(r);
+  RegisterAgents(r);
   return r;
 }
 

@@ -234,7 +234,7 @@ TEST_CASE("query is read-only and report summarises the run", "[pipeline]") {
 TEST_CASE("Interrupted training resumes from its checkpoint to the same judge", "[pipeline]") {
   const std::vector<std::string> sets{"--set", "stages[0].batches=60",
                                       "--set", "stages[0].checkpoint_every=20",
-                                      "--set", "stages[1].episodes=10"};
+                                      "--set", "stages[1].instances=10"};
   auto args_for = [&](const std::string& db) {
     std::vector<std::string> a{"run", ConfigPath("tiny_judge.json"), "--db", db};
     a.insert(a.end(), sets.begin(), sets.end());
@@ -276,4 +276,30 @@ TEST_CASE("Interrupted training resumes from its checkpoint to the same judge", 
   CHECK(QueryOne(db, judge_sha) == QueryOne(straight / "runs.db", judge_sha));
   CHECK(QueryOne(db, "SELECT count(*) FROM (SELECT step, name FROM metrics "
                      "GROUP BY 1, 2 HAVING count(*) > 1)") == "0");
+}
+
+TEST_CASE("Greedy debate lifts the weak judge above its accuracy alone", "[pipeline][debate]") {
+  TempDir dir("debate");
+  const std::string db = CopyFixture(dir);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_debate.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // 20 images x 2 orders, each game: 2 claims + 6 reveals alternating.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'debate'") == "40");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'debate' AND "
+                     "instance LIKE '%#first=liar'") == "20");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                     "WHERE e.stage = 'debate'") == "320");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE stage = 'debate' AND "
+                     "(SELECT group_concat(role, ',') FROM (SELECT role FROM turns WHERE "
+                     "episode_id = e.id AND idx >= 2 ORDER BY idx)) NOT IN "
+                     "('honest,liar,honest,liar,honest,liar', 'liar,honest,liar,honest,liar,honest')") == "0");
+  // The liar claims a wrong label; outcome and correct follow the logged margin.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e JOIN judgements j ON j.episode_id = e.id "
+                     "WHERE e.stage = 'debate' AND (json_extract(j.detail, '$.claims.liar') = e.truth "
+                     "OR e.correct != (json_extract(j.detail, '$.honest_margin') > 0) "
+                     "OR e.outcome != json_extract(j.detail, '$.winner'))") == "0");
+  const double alone = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'judge_alone'"));
+  const double debate = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'debate'"));
+  CHECK(debate > alone + 0.15);
 }

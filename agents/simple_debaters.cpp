@@ -1,0 +1,73 @@
+// Debaters without search:
+//  - "random": a uniformly random legal reveal.
+//  - "greedy": one ply; evaluates every legal reveal with the judge (one
+//    batched call) and plays the one that most improves its own side's
+//    margin under the game's decision rule (honest maximises
+//    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
+#include "agents/agents.h"
+#include "protocols/debate.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace oversight {
+namespace {
+
+class RandomDebater : public PixelDebater {
+ public:
+  std::string name() const override { return "random"; }
+  void Open(StageContext&) override {}
+  int ChooseMove(const DebatePosition& pos, const SparseImageJudge&, Rng& rng) const override {
+    const std::vector<int> moves = pos.LegalMoves();
+    return moves[UniformInt(rng, moves.size())];
+  }
+};
+
+class GreedyDebater : public PixelDebater {
+ public:
+  std::string name() const override { return "greedy"; }
+  void Open(StageContext&) override {}
+  int ChooseMove(const DebatePosition& pos, const SparseImageJudge& judge,
+                 Rng& rng) const override {
+    const std::vector<int> moves = pos.LegalMoves();
+    const size_t n = moves.size();
+    const int k = static_cast<int>(pos.revealed.size()) + 1;
+    // One row of k pixels per candidate: the revealed ones, then the move.
+    std::vector<int> rows(n * k);
+    std::vector<SparseQuery> queries(n);
+    for (size_t m = 0; m < n; ++m) {
+      int* row = rows.data() + m * k;
+      std::copy(pos.revealed.begin(), pos.revealed.end(), row);
+      row[k - 1] = moves[m];
+      queries[m] = {pos.image, row, k};
+    }
+    std::vector<Logits> logits;
+    judge.Logits(queries, &logits);
+    const float sign = pos.ToMove() == DebateRole::kHonest ? 1.0f : -1.0f;
+    float best = -std::numeric_limits<float>::infinity();
+    std::vector<int> best_moves;
+    for (size_t m = 0; m < n; ++m) {
+      const float v = sign * pos.game->HonestMargin(logits[m]);
+      if (v > best) {
+        best = v;
+        best_moves.assign(1, moves[m]);
+      } else if (v == best) {
+        best_moves.push_back(moves[m]);
+      }
+    }
+    return best_moves[UniformInt(rng, best_moves.size())];
+  }
+};
+
+}  // namespace
+
+void RegisterAgents(Registries& registries) {
+  registries.agents.Add("random", [](const ConfigNode&) {
+    return std::make_unique<RandomDebater>();
+  });
+  registries.agents.Add("greedy", [](const ConfigNode&) {
+    return std::make_unique<GreedyDebater>();
+  });
+}
+
+}  // namespace oversight

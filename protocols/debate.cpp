@@ -1,0 +1,220 @@
+// Protocol "debate" on sparse-pixel images. Options:
+//   pixels     k reveals in total (default 6)
+//   precommit  players state labels first (default true)
+//   first      "honest", "liar" or "both" (both orders as two episodes)
+//   lies       "all": every wrong label as its own episode (precommit only;
+//              the paper's evaluation), "random": one lie drawn per episode
+//   seeds      episodes per (order, lie) with different seeds (default 1)
+//   honest, liar  the two debaters: {"name": AGENT, ...agent options}
+// Variant v of an image: order = v % orders, then lie index, then seed.
+#include "protocols/debate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "protocols/protocols.h"
+
+namespace oversight {
+
+const char* DebateRoleName(DebateRole role) {
+  return role == DebateRole::kHonest ? "honest" : "liar";
+}
+
+DebateRole DebateGame::Mover(int t) const {
+  const bool first = t % 2 == 0;
+  return first == honest_first ? DebateRole::kHonest : DebateRole::kLiar;
+}
+
+float DebateGame::HonestMargin(const Logits& l) const {
+  if (precommit) return l[truth] - l[lie];
+  float best_other = -std::numeric_limits<float>::infinity();
+  for (int c = 0; c < kNumClasses; ++c)
+    if (c != truth) best_other = std::max(best_other, l[c]);
+  return l[truth] - best_other;
+}
+
+int DebateGame::Decision(const Logits& l) const {
+  if (precommit) return HonestWins(l) ? truth : lie;
+  return ArgMax(l);
+}
+
+bool DebatePosition::Terminal() const {
+  return static_cast<int>(revealed.size()) >= game->pixels ||
+         revealed.size() >= nonzero->size();
+}
+
+std::vector<int> DebatePosition::LegalMoves() const {
+  std::vector<int> moves;
+  moves.reserve(nonzero->size());
+  for (int p : *nonzero)
+    if (std::find(revealed.begin(), revealed.end(), p) == revealed.end()) moves.push_back(p);
+  return moves;
+}
+
+namespace {
+
+struct DebateOptions {
+  int pixels = 6;              // k, the paper's 6 or 4
+  bool precommit = true;       // the paper's main setting
+  std::string first = "both";  // "honest", "liar" or "both"
+  std::string lies = "all";    // "all" (precommit only) or "random"
+  int seeds = 1;               // the paper's adjusted figures use 3
+};
+
+class DebateProtocol : public Protocol {
+ public:
+  DebateProtocol(DebateOptions o, ImageTask& task, SparseImageJudge& judge,
+                 std::unique_ptr<Agent> honest, std::unique_ptr<Agent> liar)
+      : o_(std::move(o)), task_(task), judge_(judge),
+        honest_owner_(std::move(honest)), liar_owner_(std::move(liar)) {
+    debaters_[0] = dynamic_cast<PixelDebater*>(honest_owner_.get());
+    debaters_[1] = dynamic_cast<PixelDebater*>(liar_owner_.get());
+    orders_ = o_.first == "both" ? 2 : 1;
+    lies_ = (o_.precommit && o_.lies == "all") ? kNumClasses - 1 : 1;
+  }
+
+  std::string name() const override { return "debate"; }
+  void Open(StageContext& ctx) override {
+    honest_owner_->Open(ctx);
+    liar_owner_->Open(ctx);
+  }
+  int VariantsPerInstance() const override { return orders_ * lies_ * o_.seeds; }
+
+  std::string VariantName(int v) const override {
+    const Variant x = Decode(v);
+    std::string s = std::string("#first=") + (x.honest_first ? "honest" : "liar");
+    if (lies_ > 1) s += ",lie_index=" + std::to_string(x.lie_index);
+    if (o_.seeds > 1) s += ",seed=" + std::to_string(x.seed);
+    return s;
+  }
+
+  void Play(const TaskInstance& inst, int variant, Rng& rng, EpisodeRecord& rec) const override {
+    const size_t i = static_cast<size_t>(inst.index);
+    const Variant x = Decode(variant);
+    DebateGame game;
+    game.pixels = o_.pixels;
+    game.precommit = o_.precommit;
+    game.honest_first = x.honest_first;
+    game.truth = task_.data().labels[i];
+    if (o_.precommit) {
+      // Lie index j in 0..8 names the j-th label other than the truth.
+      const int j = lies_ > 1 ? x.lie_index : static_cast<int>(UniformInt(rng, kNumClasses - 1));
+      game.lie = j < game.truth ? j : j + 1;
+    }
+    DebatePosition pos;
+    pos.game = &game;
+    pos.image = task_.data().image(i);
+    pos.nonzero = &task_.Nonzero(i);
+
+    int turn_idx = 0;
+    if (game.precommit) {
+      for (DebateRole role : {game.Mover(0), game.Mover(1)}) {
+        TurnRecord t;
+        t.idx = turn_idx++;
+        t.role = DebateRoleName(role);
+        t.agent = Debater(role).name();
+        t.action = "{\"claim\":" +
+                   std::to_string(role == DebateRole::kHonest ? game.truth : game.lie) + "}";
+        rec.turns.push_back(std::move(t));
+      }
+    }
+    while (!pos.Terminal()) {
+      const DebateRole role = pos.ToMove();
+      const auto t0 = std::chrono::steady_clock::now();
+      const int p = Debater(role).ChooseMove(pos, judge_, rng);
+      TurnRecord t;
+      t.latency_ms = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - t0).count();
+      t.idx = turn_idx++;
+      t.role = DebateRoleName(role);
+      t.agent = Debater(role).name();
+      t.action = PixelActionJson(p, pos.image[p]);
+      pos.revealed.push_back(p);
+      rec.turns.push_back(std::move(t));
+    }
+
+    std::vector<Logits> logits;
+    const auto t0 = std::chrono::steady_clock::now();
+    judge_.Logits({pos.Query()}, &logits);
+    const Logits& l = logits[0];
+    const bool honest_wins = game.HonestWins(l);
+    const int decision = game.Decision(l);
+    JudgementRecord j;
+    j.latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    j.judge = judge_.name();
+    j.judge_kind = judge_.kind();
+    j.verdict = std::to_string(decision);
+    const auto p = Softmax(l);
+    j.confidence = game.precommit ? p[decision] / (p[game.truth] + p[game.lie]) : p[decision];
+    nlohmann::json detail{{"logits", l}, {"honest_margin", game.HonestMargin(l)},
+                          {"winner", honest_wins ? "honest" : "liar"}};
+    if (game.precommit) detail["claims"] = {{"honest", game.truth}, {"liar", game.lie}};
+    j.detail = detail.dump();
+    rec.judgements.push_back(std::move(j));
+    rec.outcome = honest_wins ? "honest" : "liar";
+    rec.correct = honest_wins ? 1 : 0;
+  }
+
+ private:
+  struct Variant {
+    bool honest_first;
+    int lie_index;
+    int seed;
+  };
+  Variant Decode(int v) const {
+    Variant x;
+    const bool both = orders_ == 2;
+    x.honest_first = both ? (v % 2 == 0) : (o_.first == "honest");
+    int rest = both ? v / 2 : v;
+    x.lie_index = rest % lies_;
+    x.seed = rest / lies_;
+    return x;
+  }
+  const PixelDebater& Debater(DebateRole r) const { return *debaters_[static_cast<int>(r)]; }
+
+  DebateOptions o_;
+  ImageTask& task_;
+  SparseImageJudge& judge_;
+  std::unique_ptr<Agent> honest_owner_, liar_owner_;
+  PixelDebater* debaters_[2] = {nullptr, nullptr};
+  int orders_ = 2;
+  int lies_ = 9;
+};
+
+std::unique_ptr<Agent> MakeDebater(const ConfigNode& parent, const std::string& key,
+                                   const Registries& reg) {
+  const ConfigNode node = parent.Child(key);
+  auto agent = reg.agents.Create(node, "name");
+  if (!dynamic_cast<PixelDebater*>(agent.get()))
+    node.FailAt("name", "agent '" + node.RequireString("name") +
+                            "' cannot play sparse-pixel debate");
+  node.RejectUnknownKeys();
+  return agent;
+}
+
+}  // namespace
+
+void RegisterDebateProtocol(Registries& registries) {
+  registries.protocols.Add(
+      "debate", [](const ConfigNode& node, const Registries& reg, Task& task, Judge* judge) {
+        DebateOptions o;
+        o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
+        o.precommit = node.Bool("precommit", o.precommit);
+        o.first = node.Enum("first", o.first, {"honest", "liar", "both"});
+        o.lies = node.Enum("lies", o.lies, {"all", "random"});
+        o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
+        ImageTask& image_task = RequireImageTask(node, task);
+        SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
+        auto honest = MakeDebater(node, "honest", reg);
+        auto liar = MakeDebater(node, "liar", reg);
+        return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
+                                                std::move(liar));
+      });
+}
+
+}  // namespace oversight

@@ -1,0 +1,71 @@
+// Sparse-pixel debate (Irving, Christiano, Amodei 2018): two debaters, one
+// honest and one lying, alternately reveal nonzero pixels of an image the
+// judge cannot see, until k pixels are shown; then the judge decides.
+//
+// Decision rules (DESIGN.md):
+//  - precommit: each player states a label first (honest: the truth, liar: a
+//    lie); the winner is the claimed label with the higher judge logit (the
+//    other 8 are ignored; a tie goes to the liar).
+//  - no precommit: the judge takes the argmax over all 10 labels; any wrong
+//    answer is a liar win.
+#pragma once
+
+#include <vector>
+
+#include "protocols/sparse_pixels.h"
+
+namespace oversight {
+
+enum class DebateRole { kHonest = 0, kLiar = 1 };
+const char* DebateRoleName(DebateRole role);  // "honest" / "liar"
+
+// The fixed facts of one game.
+struct DebateGame {
+  int pixels = 6;          // k: reveals in total
+  bool precommit = true;   // labels stated first
+  bool honest_first = true;
+  int truth = 0;           // the honest claim
+  int lie = -1;            // the liar's claim; -1 without precommit
+
+  // Who reveals the t-th pixel (t = 0, 1, ...).
+  DebateRole Mover(int t) const;
+  // The honest player's margin under the decision rule: > 0 means honest
+  // wins. precommit: logit[truth] - logit[lie]; no precommit:
+  // logit[truth] - max over other labels.
+  float HonestMargin(const Logits& logits) const;
+  bool HonestWins(const Logits& logits) const { return HonestMargin(logits) > 0; }
+  // The judge's decision as logged: the winning claim (precommit) or the
+  // argmax label (no precommit).
+  int Decision(const Logits& logits) const;
+};
+
+// A position: the image (which debaters see), its legal reveals and what has
+// been revealed so far, in order.
+struct DebatePosition {
+  const DebateGame* game = nullptr;
+  const uint8_t* image = nullptr;
+  const std::vector<int>* nonzero = nullptr;  // ascending
+  std::vector<int> revealed;
+
+  bool Terminal() const;
+  DebateRole ToMove() const { return game->Mover(static_cast<int>(revealed.size())); }
+  // Nonzero pixels not yet revealed, ascending.
+  std::vector<int> LegalMoves() const;
+  SparseQuery Query() const {
+    return {image, revealed.data(), static_cast<int>(revealed.size())};
+  }
+};
+
+// A debater: chooses the next reveal for the player to move. Implementations
+// (agents/) search against `judge` through SparseImageJudge::Logits only.
+// Thread-safe: called concurrently for different games.
+class PixelDebater : public Agent {
+ public:
+  // REQUIRES: !pos.Terminal(). Returns one of pos.LegalMoves().
+  virtual int ChooseMove(const DebatePosition& pos, const SparseImageJudge& judge,
+                         Rng& rng) const = 0;
+};
+
+void RegisterDebateProtocol(Registries& registries);
+
+}  // namespace oversight
