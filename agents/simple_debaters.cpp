@@ -1,7 +1,7 @@
 // Debaters without search:
 //  - "random": a uniformly random legal reveal.
 //  - "greedy": one ply; evaluates every legal reveal with the judge (one
-//    batched call) and plays the one that most improves its own side's
+//    incremental-session call) and plays the one that most improves its own side's
 //    margin under the game's decision rule (honest maximises
 //    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
 #include "agents/agents.h"
@@ -31,18 +31,12 @@ class GreedyDebater : public PixelDebater {
                  Rng& rng) const override {
     const std::vector<int> moves = pos.LegalMoves();
     const size_t n = moves.size();
-    const int k = static_cast<int>(pos.revealed.size()) + 1;
-    // One row of k pixels per candidate: the revealed ones, then the move.
-    std::vector<int> rows(n * k);
-    std::vector<SparseQuery> queries(n);
-    for (size_t m = 0; m < n; ++m) {
-      int* row = rows.data() + m * k;
-      std::copy(pos.revealed.begin(), pos.revealed.end(), row);
-      row[k - 1] = moves[m];
-      queries[m] = {pos.image, row, k};
-    }
+    // All candidates from the current position in one call to the judge's
+    // incremental session.
+    auto session = judge.NewSession(pos.image);
+    for (int p : pos.revealed) session->Push(p);
     std::vector<Logits> logits;
-    judge.Logits(queries, &logits);
+    session->Children(moves, &logits);
     const float sign = pos.ToMove() == DebateRole::kHonest ? 1.0f : -1.0f;
     float best = -std::numeric_limits<float>::infinity();
     std::vector<int> best_moves;
@@ -61,6 +55,8 @@ class GreedyDebater : public PixelDebater {
 
 }  // namespace
 
+void RegisterMctsDebater(Registries& registries);
+
 void RegisterAgents(Registries& registries) {
   registries.agents.Add("random", [](const ConfigNode&) {
     return std::make_unique<RandomDebater>();
@@ -68,6 +64,7 @@ void RegisterAgents(Registries& registries) {
   registries.agents.Add("greedy", [](const ConfigNode&) {
     return std::make_unique<GreedyDebater>();
   });
+  RegisterMctsDebater(registries);
 }
 
 }  // namespace oversight

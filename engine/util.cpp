@@ -33,7 +33,8 @@ std::string Sha256File(const std::string& path) {
   return out;
 }
 
-const char* CodeVersion() { return OVERSIGHT_CODE_VERSION; }
+extern const char kCodeVersion[];  // generated at build time (cmake/code_version.cmake)
+const char* CodeVersion() { return kCodeVersion; }
 const char* SourceDir() { return OVERSIGHT_SOURCE_DIR; }
 
 std::string ReadFile(const std::string& path) {

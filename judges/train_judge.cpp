@@ -179,7 +179,9 @@ class TrainJudgeStage : public Stage {
         char note[64];
         std::snprintf(note, sizeof note, "held-out %.1f%%", acc * 100);
         progress.SetNote(note);
-        t_interval = std::chrono::steady_clock::now();  // evaluation is not training time
+        // Evaluation is not training time: the next rate starts after it.
+        t_interval = std::chrono::steady_clock::now();
+        interval_start = step;
       }
       if (!metrics.empty() && (step % o_.log_every == 0 || step == o_.batches)) {
         ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);

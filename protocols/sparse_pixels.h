@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,13 +26,34 @@ struct SparseQuery {
   int count = 0;
 };
 
+// An incremental view of one image for search: pixels are revealed and
+// un-revealed in stack order, and Current() gives the judge's logits for the
+// pixels revealed now, equal (to 1e-5) to Logits() on the same set. Owned by
+// one thread.
+class SparseJudgeSession {
+ public:
+  virtual ~SparseJudgeSession() = default;
+  // REQUIRES: `pixel` is not revealed yet.
+  virtual void Push(int pixel) = 0;
+  // Un-reveals the most recently pushed pixel. REQUIRES: Depth() > 0.
+  virtual void Pop() = 0;
+  virtual int Depth() const = 0;
+  virtual oversight::Logits Current() = 0;
+  // Logits after additionally revealing each of `pixels` (one at a time, not
+  // together); the session's state is unchanged afterwards.
+  virtual void Children(const std::vector<int>& pixels, std::vector<oversight::Logits>* out) = 0;
+};
+
 // A judge of sparse-pixel images (the trained classifier of judges/).
-// Thread-safe: Logits() may be called from several episode workers at once.
+// Thread-safe: Logits() and NewSession() may be called from several episode
+// workers at once.
 class SparseImageJudge : public Judge {
  public:
   // out[i] = the judge's class logits for queries[i].
   virtual void Logits(const std::vector<SparseQuery>& queries,
                       std::vector<Logits>* out) const = 0;
+  // A session on `image` (which must outlive it) with nothing revealed.
+  virtual std::unique_ptr<SparseJudgeSession> NewSession(const uint8_t* image) const = 0;
 };
 
 // Options of the sparse-pixel tasks ("mnist", "fashion_mnist").

@@ -65,7 +65,7 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"unknown judge", [](json& j) { j["stages"][1]["judge"]["name"] = "sparse_mnst"; },
        "stages[1].judge.name: unknown judge 'sparse_mnst'; known: sparse"},
       {"unknown protocol", [](json& j) { j["stages"][1]["protocol"]["name"] = "debat"; },
-       "stages[1].protocol.name: unknown protocol 'debat'; known: direct"},
+       "stages[1].protocol.name: unknown protocol 'debat'; known: debate, direct"},
       {"unknown nested key", [](json& j) { j["stages"][1]["protocol"]["pixel"] = 4; },
        "stages[1].protocol.pixel: unknown key"},
       {"unknown task key", [](json& j) { j["stages"][1]["task"]["spilt"] = "test"; },
@@ -89,6 +89,18 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"missing name", [](json& j) { j.erase("name"); }, "name: missing; expected a string"},
       {"missing artifact", [](json& j) { j["stages"][0].erase("artifact"); },
        "stages[0].artifact: missing; expected a string"},
+      {"debate without a liar",
+       [](json& j) {
+         j["stages"][1]["protocol"] = {{"name", "debate"}, {"honest", {{"name", "greedy"}}}};
+       },
+       "stages[1].protocol.liar: missing; expected an object"},
+      {"debate with an unknown agent option",
+       [](json& j) {
+         j["stages"][1]["protocol"] = {{"name", "debate"},
+                                       {"honest", {{"name", "mcts"}, {"rolouts", 10}}},
+                                       {"liar", {{"name", "greedy"}}}};
+       },
+       "stages[1].protocol.honest.rolouts: unknown key"},
       {"judge missing", [](json& j) { j["stages"][1].erase("judge"); },
        "stages[1].protocol: protocol 'direct' needs a judge of sparse-pixel images"},
   };

@@ -1,0 +1,243 @@
+// Debater "mcts": PUCT search as in Irving et al. 2018. Each of `rollouts`
+// rollouts descends the tree from the current position, choosing at every
+// node the child with the highest
+//     score = Q + U,   U = c_puct * P * sqrt(N_parent) / (1 + N_child),
+// with P = 1 / #legal moves, Q the child's mean value from the mover's point
+// of view (0 when unvisited), and random tie-breaks; it then evaluates the
+// first new node with the judge and backs the value up. The move played is
+// the most-visited child (random tie-breaks).
+//
+// The paper leaves two choices open; both are options:
+//  - q_in_selection (default true): whether Q is added to U. The paper's
+//    formula shows only U, but without Q the visit counts ignore the judge
+//    entirely (pure exploration), so we default to the usual PUCT.
+//  - leaf_value (default "binary"): a leaf's value is +1 / -1 for an honest /
+//    liar win under the game's decision rule applied to the judge's logits at
+//    that node, or "margin": the honest margin in logits itself.
+// Not yet: tree reuse between moves, and batching leaves across rollouts and
+// games (the debate issue asks for both).
+//
+// Judge evaluations go through a SparseJudgeSession (incremental, exact) and
+// a per-game cache keyed by the unordered set of revealed pixels.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "agents/agents.h"
+#include "protocols/debate.h"
+
+namespace oversight {
+namespace {
+
+struct MctsOptions {
+  int rollouts = 1000;          // per move; the paper's 10,000
+  double c_puct = 1.0;          // the paper's c
+  bool q_in_selection = true;   // see the file comment
+  std::string leaf_value = "binary";  // "binary" or "margin"
+  // How leaves reach the judge: "session" (incremental, exact) or "forward"
+  // (one plain Logits() call per leaf: the baseline the benchmark compares).
+  std::string evaluator = "session";
+  bool cache = true;  // reuse logits of a pixel set already evaluated this move
+};
+
+struct Node {
+  int move = -1;          // pixel revealed to reach this node
+  int parent = -1;
+  int first_child = -1;   // children are contiguous; -1: not expanded
+  int num_children = 0;
+  int visits = 0;
+  double value_sum = 0;   // from the honest player's point of view
+};
+
+// Key of an unordered pixel set: sorted pixel indexes.
+struct SetKey {
+  std::vector<uint16_t> pixels;
+  bool operator==(const SetKey& o) const { return pixels == o.pixels; }
+};
+struct SetKeyHash {
+  size_t operator()(const SetKey& k) const {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (uint16_t p : k.pixels) h = (h ^ p) * 0x100000001b3ULL;
+    return static_cast<size_t>(h);
+  }
+};
+
+class MctsDebater : public PixelDebater {
+ public:
+  explicit MctsDebater(MctsOptions o) : o_(std::move(o)) {}
+  std::string name() const override { return "mcts"; }
+  void Open(StageContext&) override {}
+
+  int ChooseMove(const DebatePosition& pos, const SparseImageJudge& judge,
+                 Rng& rng) const override {
+    Search search(o_, pos, judge, rng);
+    return search.Run();
+  }
+
+ private:
+  class Search {
+   public:
+    Search(const MctsOptions& o, const DebatePosition& pos, const SparseImageJudge& judge,
+           Rng& rng)
+        : o_(o), pos_(pos), judge_(judge), rng_(rng) {
+      if (o.evaluator == "session") {
+        session_ = judge.NewSession(pos.image);
+        for (int p : pos.revealed) session_->Push(p);
+      }
+      nodes_.reserve(static_cast<size_t>(o.rollouts) * 2 + 256);
+      nodes_.push_back(Node{});
+    }
+
+    int Run() {
+      for (int r = 0; r < o_.rollouts; ++r) Rollout();
+      const Node& root = nodes_[0];
+      int best_visits = -1;
+      std::vector<int> best;
+      for (int c = root.first_child; c < root.first_child + root.num_children; ++c) {
+        if (nodes_[c].visits > best_visits) {
+          best_visits = nodes_[c].visits;
+          best.assign(1, nodes_[c].move);
+        } else if (nodes_[c].visits == best_visits) {
+          best.push_back(nodes_[c].move);
+        }
+      }
+      return best[UniformInt(rng_, best.size())];
+    }
+
+   private:
+    void Expand(int n) {
+      const std::vector<int> moves = Legal();
+      Node& node = nodes_[n];
+      node.first_child = static_cast<int>(nodes_.size());
+      node.num_children = static_cast<int>(moves.size());
+      for (int m : moves) {
+        Node child;
+        child.move = m;
+        child.parent = n;
+        nodes_.push_back(child);
+      }
+    }
+
+    // Legal moves at the session's current depth.
+    std::vector<int> Legal() const {
+      std::vector<int> moves;
+      for (int p : *pos_.nonzero)
+        if (std::find(path_pixels_.begin(), path_pixels_.end(), p) == path_pixels_.end() &&
+            std::find(pos_.revealed.begin(), pos_.revealed.end(), p) == pos_.revealed.end())
+          moves.push_back(p);
+      return moves;
+    }
+
+    bool Terminal() const {
+      const size_t shown = pos_.revealed.size() + path_pixels_.size();
+      return static_cast<int>(shown) >= pos_.game->pixels || shown >= pos_.nonzero->size();
+    }
+
+    DebateRole Mover() const {
+      return pos_.game->Mover(static_cast<int>(pos_.revealed.size() + path_pixels_.size()));
+    }
+
+    int Select(int n) {
+      const Node& node = nodes_[n];
+      const double sign = Mover() == DebateRole::kHonest ? 1.0 : -1.0;
+      const double prior = 1.0 / node.num_children;
+      const double sqrt_n = std::sqrt(static_cast<double>(std::max(node.visits, 1)));
+      double best = -std::numeric_limits<double>::infinity();
+      ties_.clear();
+      for (int c = node.first_child; c < node.first_child + node.num_children; ++c) {
+        const Node& child = nodes_[c];
+        double score = o_.c_puct * prior * sqrt_n / (1.0 + child.visits);
+        if (o_.q_in_selection && child.visits > 0) score += sign * child.value_sum / child.visits;
+        if (score > best) {
+          best = score;
+          ties_.assign(1, c);
+        } else if (score == best) {
+          ties_.push_back(c);
+        }
+      }
+      return ties_[UniformInt(rng_, ties_.size())];
+    }
+
+    double Evaluate() {
+      SetKey key;
+      key.pixels.assign(pos_.revealed.begin(), pos_.revealed.end());
+      key.pixels.insert(key.pixels.end(), path_pixels_.begin(), path_pixels_.end());
+      std::sort(key.pixels.begin(), key.pixels.end());
+      Logits logits;
+      auto it = o_.cache ? cache_.find(key) : cache_.end();
+      if (it != cache_.end()) {
+        logits = it->second;
+      } else {
+        if (session_) {
+          logits = session_->Current();
+        } else {
+          std::vector<int> pixels(pos_.revealed.begin(), pos_.revealed.end());
+          pixels.insert(pixels.end(), path_pixels_.begin(), path_pixels_.end());
+          std::vector<Logits> out;
+          judge_.Logits({SparseQuery{pos_.image, pixels.data(), static_cast<int>(pixels.size())}},
+                        &out);
+          logits = out[0];
+        }
+        if (o_.cache) cache_.emplace(std::move(key), logits);
+      }
+      const float margin = pos_.game->HonestMargin(logits);
+      if (o_.leaf_value == "margin") return margin;
+      return margin > 0 ? 1.0 : -1.0;
+    }
+
+    void Rollout() {
+      int n = 0;
+      path_nodes_.assign(1, 0);
+      path_pixels_.clear();
+      while (!Terminal()) {
+        Node& node = nodes_[n];
+        if (node.first_child < 0) {
+          if (n != 0 && node.visits == 0) break;  // a new leaf: evaluate it
+          Expand(n);
+        }
+        n = Select(n);
+        path_nodes_.push_back(n);
+        path_pixels_.push_back(nodes_[n].move);
+        if (session_) session_->Push(nodes_[n].move);
+      }
+      const double value = Evaluate();
+      for (int id : path_nodes_) {
+        nodes_[id].visits += 1;
+        nodes_[id].value_sum += value;
+      }
+      if (session_)
+        for (size_t i = 0; i < path_pixels_.size(); ++i) session_->Pop();
+    }
+
+    const MctsOptions& o_;
+    const DebatePosition& pos_;
+    const SparseImageJudge& judge_;
+    Rng& rng_;
+    std::unique_ptr<SparseJudgeSession> session_;
+    std::vector<Node> nodes_;
+    std::vector<int> path_nodes_;
+    std::vector<int> path_pixels_;
+    std::vector<int> ties_;
+    std::unordered_map<SetKey, Logits, SetKeyHash> cache_;
+  };
+
+  MctsOptions o_;
+};
+
+}  // namespace
+
+void RegisterMctsDebater(Registries& registries) {
+  registries.agents.Add("mcts", [](const ConfigNode& node) {
+    MctsOptions o;
+    o.rollouts = static_cast<int>(node.Int("rollouts", o.rollouts, 1, 10000000));
+    o.c_puct = node.Number("c_puct", o.c_puct, 0.0, 1e6);
+    o.q_in_selection = node.Bool("q_in_selection", o.q_in_selection);
+    o.leaf_value = node.Enum("leaf_value", o.leaf_value, {"binary", "margin"});
+    o.evaluator = node.Enum("evaluator", o.evaluator, {"session", "forward"});
+    o.cache = node.Bool("cache", o.cache);
+    return std::make_unique<MctsDebater>(o);
+  });
+}
+
+}  // namespace oversight

@@ -1,0 +1,518 @@
+// SparseJudgeKernel (see sparse_kernel.h): weight layouts, background,
+// sessions, and the torch-side factory.
+//
+// [SECTION] Layouts and state
+// [SECTION] Inner loops, once per instruction set (sparse_kernel_loops.inc)
+// [SECTION] Kernel: weights and background
+// [SECTION] Session
+// [SECTION] Torch factory
+#include "judges/sparse_kernel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "judges/sparse_net.h"
+
+namespace oversight {
+
+// ---------------------------------------------------------------------------
+// [SECTION] Layouts and state
+// ---------------------------------------------------------------------------
+namespace {
+
+constexpr int kSide0 = 28;                   // input side
+constexpr int kSide1 = 14;                   // after the first pool
+constexpr int kSide2 = 7;                    // after the second pool
+constexpr int kCells1 = kSide1 * kSide1;     // 196 a1 cells / y2 positions
+constexpr int kCells2 = kSide2 * kSide2;     // 49 a2 cells
+constexpr int kK = 5;                        // conv kernel side
+constexpr int kC1 = 32;                      // conv1 channels
+constexpr int kC2 = 64;                      // conv2 channels
+constexpr int kIn1 = kC2 * kCells2;          // 3136 fc1 inputs
+constexpr int kF1 = 1024;                    // fc1 units
+constexpr int kUnitBlock = 64;               // fc1 units per block of its weight layout
+static_assert(kSide0 * kSide0 == kImagePixels, "28x28 images");
+
+// A float buffer aligned to a cache line (the vector loops read whole rows).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(size_t n)
+      : data_(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64))),
+        size_(n) {
+    if (!data_) throw std::bad_alloc();
+    std::fill(data_.get(), data_.get() + n, 0.0f);
+  }
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+  float& operator[](size_t i) { return data_.get()[i]; }
+  float operator[](size_t i) const { return data_.get()[i]; }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  size_t size_ = 0;
+};
+
+// The activations for one set of revealed pixels, channel-innermost.
+struct alignas(64) State {
+  float a1[kCells1 * kC1];  // pooled conv1, [cell 14x14][32]
+  float y2[kCells1 * kC2];  // conv2 pre-activation, [position 14x14][64]
+  float a2[kCells2 * kC2];  // pooled conv2, [cell 7x7][64]
+  float h[kF1];             // fc1 pre-activation
+};
+
+// Work space of one Reveal(); its marks are all clear between calls. Sized for
+// the worst case, a reveal that touches every cell (a query from scratch).
+struct alignas(64) Scratch {
+  Scratch() {
+    std::fill(std::begin(posidx), std::end(posidx), static_cast<int16_t>(-1));
+  }
+  // a1 cells that changed: new values and the nonzero deltas (channel, value).
+  int n1 = 0;
+  int cell1[kCells1];
+  alignas(64) float a1new[kCells1][kC1];
+  float d1[kCells1][kC1];
+  uint8_t ic1[kCells1][kC1];
+  int nnz1[kCells1];
+  // y2 positions that changed, their new values, and position -> index (-1).
+  int n2 = 0;
+  int pos2[kCells1];
+  int16_t posidx[kCells1];
+  alignas(64) float y2new[kCells1][kC2];
+  // a2 cells recomputed, and their new values.
+  int n3 = 0;
+  int cell3[kCells2];
+  alignas(64) float a2new[kCells2][kC2];
+  // Weight rows and their coefficients (conv2 per position, then fc1).
+  int ncol = 0;
+  const float* rows[kIn1];
+  float rowd[kIn1];
+  alignas(64) float h[kF1];  // the new fc1 pre-activation
+  uint8_t mark1[kCells1] = {};
+  uint8_t mark3[kCells2] = {};
+};
+
+// Children() runs fc1 for this many children together, so the weight slices
+// they share are read once from memory. bench_judge_eval (c): 8 beats 1 (no
+// sharing; fc1 ~30% slower) and 32 or 64 (their lists and slices push conv2's
+// weights and the scratch out of L2).
+constexpr int kChildGroup = 8;
+
+// Work space of Children(): the fc1 columns and deltas of a group of
+// children (child c's are [begin[c], begin[c + 1])) and their new h.
+struct ChildBuffers {
+  ChildBuffers() : h(static_cast<size_t>(kChildGroup) * kF1) {}
+  std::vector<int> begin;
+  std::vector<const float*> cols;
+  std::vector<float> d;
+  AlignedFloats h;  // [kChildGroup][1024]
+};
+
+}  // namespace
+
+struct SparseJudgeKernel::Net {
+  AlignedFloats w1;   // conv1 [plane 2][ky 5][kx 5][out 32]
+  float b1[kC1];
+  AlignedFloats w2;   // conv2 [ky 5][kx 5][in 32][out 64]
+  float b2[kC2];
+  // fc1 by block of units, then input: [unit / 64][cell 49][channel 64][unit % 64].
+  // An input's 64 weights of a block are one contiguous 256-byte slice, and the
+  // slices of one block are packed together: plain column-major ([input][1024])
+  // puts all inputs' slices of a block 4 KB apart, in the same few cache sets.
+  AlignedFloats wf1;
+  float bf1[kF1];
+  AlignedFloats wf2;  // fc2 [class 10][unit 1024]
+  float bf2[kNumClasses];
+  std::unique_ptr<State> background;  // nothing revealed
+  oversight::Logits background_logits;
+
+  // The inner loops of one instruction set (see sparse_kernel_loops.inc).
+  void (*reveal)(const Net&, const State&, const uint8_t*, const int*, int, const int*, int,
+                 Scratch*) = nullptr;
+  void (*fc2)(const Net&, const float*, oversight::Logits*) = nullptr;
+  void (*children)(const Net&, const State&, const uint8_t*, int*, int, const int*, int,
+                   Scratch*, ChildBuffers*, oversight::Logits*) = nullptr;
+  const char* isa = "";
+};
+
+// ---------------------------------------------------------------------------
+// [SECTION] Inner loops, once per instruction set
+// ---------------------------------------------------------------------------
+namespace {
+using Logits = oversight::Logits;
+namespace loops_baseline {
+constexpr int kVecFloats = 4;  // SSE
+typedef float VecF __attribute__((vector_size(kVecFloats * sizeof(float))));
+constexpr int kBlock = 8 * kVecFloats;
+static_assert(kUnitBlock % kBlock == 0, "whole blocks");
+#include "judges/sparse_kernel_loops.inc"
+}  // namespace loops_baseline
+
+// GCC only: Clang ignores `#pragma GCC target`, so there the AVX2 copy would
+// be baseline code under another name.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define OVERSIGHT_KERNEL_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace loops_avx2 {
+constexpr int kVecFloats = 8;  // AVX
+typedef float VecF __attribute__((vector_size(kVecFloats * sizeof(float))));
+constexpr int kBlock = 8 * kVecFloats;
+static_assert(kUnitBlock % kBlock == 0, "whole blocks");
+#include "judges/sparse_kernel_loops.inc"
+}  // namespace loops_avx2
+#pragma GCC pop_options
+#endif
+
+bool CpuHasAvx2() {
+#ifdef OVERSIGHT_KERNEL_AVX2
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// [SECTION] Kernel: weights and background
+// ---------------------------------------------------------------------------
+namespace {
+
+void CheckSize(const std::vector<float>& v, size_t n, const char* what) {
+  if (v.size() != n)
+    throw std::invalid_argument(std::string("SparseJudgeKernel: ") + what + " has " +
+                                std::to_string(v.size()) + " values, expected " +
+                                std::to_string(n));
+}
+
+// Background activations (nothing revealed), in double for accuracy: conv1
+// outputs its bias everywhere, so a1 = relu(b1) in every cell; y2 still
+// varies near the borders (zero padding).
+void ComputeBackground(SparseJudgeKernel::Net* net) {
+  State& s = *net->background;
+  for (int cell = 0; cell < kCells1; ++cell)
+    for (int o = 0; o < kC1; ++o) s.a1[cell * kC1 + o] = std::max(net->b1[o], 0.0f);
+  std::vector<double> acc(kC2);
+  for (int y = 0; y < kSide1; ++y)
+    for (int x = 0; x < kSide1; ++x) {
+      for (int o = 0; o < kC2; ++o) acc[o] = net->b2[o];
+      for (int ky = 0; ky < kK; ++ky)
+        for (int kx = 0; kx < kK; ++kx) {
+          const int i = y + ky - 2, j = x + kx - 2;
+          if (i < 0 || i >= kSide1 || j < 0 || j >= kSide1) continue;
+          const float* a = s.a1 + (i * kSide1 + j) * kC1;
+          const float* w = net->w2.data() + (ky * kK + kx) * kC1 * kC2;
+          for (int ic = 0; ic < kC1; ++ic)
+            for (int o = 0; o < kC2; ++o)
+              acc[o] += static_cast<double>(a[ic]) * w[ic * kC2 + o];
+        }
+      for (int o = 0; o < kC2; ++o) s.y2[(y * kSide1 + x) * kC2 + o] = static_cast<float>(acc[o]);
+    }
+  for (int ci = 0; ci < kSide2; ++ci)
+    for (int cj = 0; cj < kSide2; ++cj)
+      for (int o = 0; o < kC2; ++o) {
+        float m = 0.0f;
+        for (int p = 0; p < 4; ++p)
+          m = std::max(m, s.y2[((2 * ci + p / 2) * kSide1 + 2 * cj + p % 2) * kC2 + o]);
+        s.a2[(ci * kSide2 + cj) * kC2 + o] = m;
+      }
+  std::vector<double> h(net->bf1, net->bf1 + kF1);
+  for (int col = 0; col < kIn1; ++col) {
+    const double a = s.a2[col];
+    if (a == 0.0) continue;
+    for (int u = 0; u < kF1; ++u)
+      h[u] += a * net->wf1[(static_cast<size_t>(u / kUnitBlock) * kIn1 + col) * kUnitBlock +
+                           u % kUnitBlock];
+  }
+  for (int u = 0; u < kF1; ++u) s.h[u] = static_cast<float>(h[u]);
+  for (int c = 0; c < kNumClasses; ++c) {
+    double sum = net->bf2[c];
+    for (int u = 0; u < kF1; ++u)
+      sum += std::max(h[u], 0.0) * net->wf2[static_cast<size_t>(c) * kF1 + u];
+    net->background_logits[c] = static_cast<float>(sum);
+  }
+}
+
+}  // namespace
+
+SparseJudgeKernel::SparseJudgeKernel(const SparseNetWeights& w, SparseKernelOptions options) {
+  CheckSize(w.conv1_weight, kC1 * 2 * kK * kK, "conv1_weight");
+  CheckSize(w.conv1_bias, kC1, "conv1_bias");
+  CheckSize(w.conv2_weight, static_cast<size_t>(kC2) * kC1 * kK * kK, "conv2_weight");
+  CheckSize(w.conv2_bias, kC2, "conv2_bias");
+  CheckSize(w.fc1_weight, static_cast<size_t>(kF1) * kIn1, "fc1_weight");
+  CheckSize(w.fc1_bias, kF1, "fc1_bias");
+  CheckSize(w.fc2_weight, static_cast<size_t>(kNumClasses) * kF1, "fc2_weight");
+  CheckSize(w.fc2_bias, kNumClasses, "fc2_bias");
+
+  auto net = std::make_shared<Net>();
+  if (options.isa == "auto" || options.isa == "avx2") {
+    if (CpuHasAvx2()) {
+#ifdef OVERSIGHT_KERNEL_AVX2
+      net->reveal = &loops_avx2::Reveal;
+      net->fc2 = &loops_avx2::Fc2;
+      net->children = &loops_avx2::Children;
+      net->isa = "avx2";
+#endif
+    } else if (options.isa == "avx2") {
+      throw std::invalid_argument("SparseJudgeKernel: isa \"avx2\" requested, but this CPU "
+                                  "(or build) lacks AVX2+FMA; use \"auto\" or \"baseline\"");
+    }
+  } else if (options.isa != "baseline") {
+    throw std::invalid_argument("SparseJudgeKernel: unknown isa \"" + options.isa +
+                                "\"; expected \"auto\", \"avx2\" or \"baseline\"");
+  }
+  if (!net->reveal) {
+    net->reveal = &loops_baseline::Reveal;
+    net->fc2 = &loops_baseline::Fc2;
+    net->children = &loops_baseline::Children;
+    net->isa = "baseline";
+  }
+
+  net->w1 = AlignedFloats(2 * kK * kK * kC1);
+  for (int o = 0; o < kC1; ++o)
+    for (int p = 0; p < 2 * kK * kK; ++p) net->w1[p * kC1 + o] = w.conv1_weight[o * 2 * kK * kK + p];
+  std::copy(w.conv1_bias.begin(), w.conv1_bias.end(), net->b1);
+  net->w2 = AlignedFloats(static_cast<size_t>(kK) * kK * kC1 * kC2);
+  for (int o = 0; o < kC2; ++o)
+    for (int ic = 0; ic < kC1; ++ic)
+      for (int k = 0; k < kK * kK; ++k)
+        net->w2[(k * kC1 + ic) * kC2 + o] = w.conv2_weight[(o * kC1 + ic) * kK * kK + k];
+  std::copy(w.conv2_bias.begin(), w.conv2_bias.end(), net->b2);
+  net->wf1 = AlignedFloats(static_cast<size_t>(kIn1) * kF1);
+  for (int u = 0; u < kF1; ++u) {
+    const float* row = w.fc1_weight.data() + static_cast<size_t>(u) * kIn1;
+    float* block = net->wf1.data() + static_cast<size_t>(u / kUnitBlock) * kIn1 * kUnitBlock;
+    for (int o = 0; o < kC2; ++o)
+      for (int cell = 0; cell < kCells2; ++cell)
+        block[(cell * kC2 + o) * kUnitBlock + u % kUnitBlock] = row[o * kCells2 + cell];
+  }
+  std::copy(w.fc1_bias.begin(), w.fc1_bias.end(), net->bf1);
+  net->wf2 = AlignedFloats(static_cast<size_t>(kNumClasses) * kF1);
+  std::copy(w.fc2_weight.begin(), w.fc2_weight.end(), net->wf2.data());
+  std::copy(w.fc2_bias.begin(), w.fc2_bias.end(), net->bf2);
+
+  net->background = std::make_unique<State>();
+  ComputeBackground(net.get());
+  net_ = std::move(net);
+}
+
+const Logits& SparseJudgeKernel::Background() const { return net_->background_logits; }
+
+const char* SparseJudgeKernel::isa() const { return net_->isa; }
+
+Logits SparseJudgeKernel::Evaluate(const SparseQuery& query) const {
+  // One scratch per thread: it is large (~150 KB) and every call leaves it clean.
+  thread_local std::unique_ptr<Scratch> scratch;
+  thread_local std::vector<int> pixels;
+  if (!scratch) scratch = std::make_unique<Scratch>();
+  uint64_t seen[(kImagePixels + 63) / 64] = {};
+  pixels.clear();
+  for (int n = 0; n < query.count; ++n) {
+    const int p = query.pixels[n];
+    if (p < 0 || p >= kImagePixels)
+      throw std::invalid_argument("SparseJudgeKernel: pixel " + std::to_string(p) +
+                                  " is outside 0.." + std::to_string(kImagePixels - 1));
+    if (seen[p / 64] >> (p % 64) & 1) continue;
+    seen[p / 64] |= uint64_t{1} << (p % 64);
+    pixels.push_back(p);
+  }
+  if (pixels.empty()) return net_->background_logits;
+  const int n = static_cast<int>(pixels.size());
+  net_->reveal(*net_, *net_->background, query.image, pixels.data(), n, pixels.data(), n,
+               scratch.get());
+  Logits out;
+  net_->fc2(*net_, scratch->h, &out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// [SECTION] Session
+// ---------------------------------------------------------------------------
+namespace {
+
+// One image, a stack of reveals. The current State is updated in place by
+// Push(); each level keeps the old values of what it changed (a1 cells, y2
+// positions, a2 cells, h), so Pop() restores them bit for bit.
+class KernelSession : public SparseJudgeSession {
+ public:
+  KernelSession(std::shared_ptr<const SparseJudgeKernel::Net> net, const uint8_t* image)
+      : net_(std::move(net)),
+        image_(image),
+        state_(std::make_unique<State>(*net_->background)),
+        scratch_(std::make_unique<Scratch>()),
+        revealed_mask_(kImagePixels, 0) {
+    logits_ = net_->background_logits;
+    logits_valid_ = true;
+  }
+
+  void Push(int pixel) override {
+    Check(pixel, "Push");
+    revealed_.push_back(pixel);
+    revealed_mask_[pixel] = 1;
+    const int n = static_cast<int>(revealed_.size());
+    net_->reveal(*net_, *state_, image_, revealed_.data(), n, &pixel, 1, scratch_.get());
+    if (undo_.size() < revealed_.size()) undo_.emplace_back();
+    Undo& u = undo_[revealed_.size() - 1];
+    u.logits = logits_;
+    u.logits_valid = logits_valid_;
+    Commit(*scratch_, state_.get(), &u);
+    logits_valid_ = false;
+  }
+
+  void Pop() override {
+    if (revealed_.empty()) throw std::logic_error("SparseJudgeSession::Pop: nothing revealed");
+    Undo& u = undo_[revealed_.size() - 1];
+    Restore(u, state_.get());
+    logits_ = u.logits;
+    logits_valid_ = u.logits_valid;
+    revealed_mask_[revealed_.back()] = 0;
+    revealed_.pop_back();
+  }
+
+  int Depth() const override { return static_cast<int>(revealed_.size()); }
+
+  Logits Current() override {
+    if (!logits_valid_) {
+      net_->fc2(*net_, state_->h, &logits_);
+      logits_valid_ = true;
+    }
+    return logits_;
+  }
+
+  void Children(const std::vector<int>& pixels, std::vector<Logits>* out) override {
+    for (int p : pixels) Check(p, "Children");
+    out->resize(pixels.size());
+    if (pixels.empty()) return;
+    if (!children_) children_ = std::make_unique<ChildBuffers>();
+    const int n = static_cast<int>(revealed_.size());
+    revealed_.push_back(-1);  // each child's slot
+    net_->children(*net_, *state_, image_, revealed_.data(), n, pixels.data(),
+                   static_cast<int>(pixels.size()), scratch_.get(), children_.get(),
+                   out->data());
+    revealed_.pop_back();
+  }
+
+ private:
+  // Old values of what one Push() changed. Its vectors keep their capacity,
+  // so a session allocates nothing once its stack has been this deep.
+  struct Undo {
+    std::vector<int> cells1, pos2, cells3;
+    std::vector<float> a1, y2, a2;
+    std::vector<float> h;
+    Logits logits;
+    bool logits_valid = false;
+  };
+
+  void Check(int pixel, const char* what) const {
+    if (pixel < 0 || pixel >= kImagePixels)
+      throw std::invalid_argument(std::string("SparseJudgeSession::") + what + ": pixel " +
+                                  std::to_string(pixel) + " is outside 0.." +
+                                  std::to_string(kImagePixels - 1));
+    if (revealed_mask_[pixel])
+      throw std::invalid_argument(std::string("SparseJudgeSession::") + what + ": pixel " +
+                                  std::to_string(pixel) + " is already revealed");
+  }
+
+  // Writes the new values in `s` into `st`, keeping the old ones in `u`.
+  static void Commit(const Scratch& s, State* st, Undo* u) {
+    u->cells1.assign(s.cell1, s.cell1 + s.n1);
+    u->a1.resize(static_cast<size_t>(s.n1) * kC1);
+    for (int k = 0; k < s.n1; ++k) {
+      float* dst = st->a1 + s.cell1[k] * kC1;
+      std::memcpy(u->a1.data() + k * kC1, dst, sizeof(float) * kC1);
+      std::memcpy(dst, s.a1new[k], sizeof(float) * kC1);
+    }
+    u->pos2.assign(s.pos2, s.pos2 + s.n2);
+    u->y2.resize(static_cast<size_t>(s.n2) * kC2);
+    for (int k = 0; k < s.n2; ++k) {
+      float* dst = st->y2 + s.pos2[k] * kC2;
+      std::memcpy(u->y2.data() + k * kC2, dst, sizeof(float) * kC2);
+      std::memcpy(dst, s.y2new[k], sizeof(float) * kC2);
+    }
+    u->cells3.assign(s.cell3, s.cell3 + s.n3);
+    u->a2.resize(static_cast<size_t>(s.n3) * kC2);
+    for (int k = 0; k < s.n3; ++k) {
+      float* dst = st->a2 + s.cell3[k] * kC2;
+      std::memcpy(u->a2.data() + k * kC2, dst, sizeof(float) * kC2);
+      std::memcpy(dst, s.a2new[k], sizeof(float) * kC2);
+    }
+    u->h.assign(st->h, st->h + kF1);
+    std::memcpy(st->h, s.h, sizeof(float) * kF1);
+  }
+
+  static void Restore(const Undo& u, State* st) {
+    for (size_t k = 0; k < u.cells1.size(); ++k)
+      std::memcpy(st->a1 + u.cells1[k] * kC1, u.a1.data() + k * kC1, sizeof(float) * kC1);
+    for (size_t k = 0; k < u.pos2.size(); ++k)
+      std::memcpy(st->y2 + u.pos2[k] * kC2, u.y2.data() + k * kC2, sizeof(float) * kC2);
+    for (size_t k = 0; k < u.cells3.size(); ++k)
+      std::memcpy(st->a2 + u.cells3[k] * kC2, u.a2.data() + k * kC2, sizeof(float) * kC2);
+    std::memcpy(st->h, u.h.data(), sizeof(float) * kF1);
+  }
+
+  std::shared_ptr<const SparseJudgeKernel::Net> net_;
+  const uint8_t* image_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<ChildBuffers> children_;  // on the first Children()
+  std::vector<int> revealed_;              // in push order
+  std::vector<uint8_t> revealed_mask_;     // by pixel
+  std::vector<Undo> undo_;                 // undo_[d]: what push d + 1 changed
+  Logits logits_;                          // of the current state, when valid
+  bool logits_valid_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<SparseJudgeSession> SparseJudgeKernel::NewSession(const uint8_t* image) const {
+  return std::make_unique<KernelSession>(net_, image);
+}
+
+// ---------------------------------------------------------------------------
+// [SECTION] Torch factory
+// ---------------------------------------------------------------------------
+namespace {
+
+std::vector<float> ToVector(const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+}  // namespace
+
+SparseNetWeights ReadSparseNetWeights(SparseNetImpl& net) {
+  torch::NoGradGuard no_grad;
+  auto params = net.named_parameters(/*recurse=*/true);
+  auto get = [&](const char* name) {
+    const torch::Tensor* t = params.find(name);
+    if (!t) throw std::invalid_argument(std::string("SparseNet has no parameter ") + name);
+    return ToVector(*t);
+  };
+  SparseNetWeights w;
+  w.conv1_weight = get("conv1.weight");
+  w.conv1_bias = get("conv1.bias");
+  w.conv2_weight = get("conv2.weight");
+  w.conv2_bias = get("conv2.bias");
+  w.fc1_weight = get("fc1.weight");
+  w.fc1_bias = get("fc1.bias");
+  w.fc2_weight = get("fc2.weight");
+  w.fc2_bias = get("fc2.bias");
+  return w;
+}
+
+SparseJudgeKernel MakeSparseJudgeKernel(SparseNetImpl& net, SparseKernelOptions options) {
+  return SparseJudgeKernel(ReadSparseNetWeights(net), std::move(options));
+}
+
+}  // namespace oversight

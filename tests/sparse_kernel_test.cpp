@@ -1,0 +1,349 @@
+// SparseJudgeKernel (judges/sparse_kernel.h) against the plain torch forward
+// of the same SparseNet: sessions (Current, Children, Push/Pop) and one-shot
+// Evaluate(), on random weights and random images, for each inner-loop
+// variant this CPU runs.
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "judges/sparse_kernel.h"
+#include "judges/sparse_net.h"
+
+namespace oversight {
+namespace {
+
+// A SparseNet with random weights, scaled up from the default init so that
+// a handful of revealed pixels moves the logits and a fair share of units are
+// active (not all dead, not all linear).
+SparseNet RandomNet(uint64_t seed) {
+  torch::manual_seed(seed);
+  SparseNet net;
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->named_parameters()) {
+    const std::string& name = p.key();
+    float scale = 1.0f;
+    if (name == "conv1.weight") scale = 6.0f;
+    if (name == "conv2.weight") scale = 3.0f;
+    if (name == "fc1.weight") scale = 3.0f;
+    if (name == "fc2.weight") scale = 2.0f;
+    p.value().mul_(scale);
+  }
+  net->eval();
+  return net;
+}
+
+// A 28x28 image with about `density` of its pixels nonzero (values 1..255),
+// and nonzero on the borders and corners so reveals there are exercised.
+std::vector<uint8_t> RandomImage(std::mt19937& rng, double density) {
+  std::vector<uint8_t> image(kImagePixels, 0);
+  std::bernoulli_distribution on(density);
+  std::uniform_int_distribution<int> value(1, 255);
+  for (int p = 0; p < kImagePixels; ++p)
+    if (on(rng)) image[p] = static_cast<uint8_t>(value(rng));
+  for (int p : {0, 27, 27 * 28, 28 * 28 - 1, 1, 28, 29, 26 * 28 + 27, 27 * 28 + 1})
+    image[p] = static_cast<uint8_t>(value(rng));
+  return image;
+}
+
+std::vector<Logits> TorchLogits(SparseNet& net, const uint8_t* image,
+                                const std::vector<std::vector<int>>& sets) {
+  torch::NoGradGuard no_grad;
+  std::vector<SparseQuery> queries;
+  for (const auto& s : sets) queries.push_back({image, s.data(), static_cast<int>(s.size())});
+  torch::Tensor out = net->forward(SparseInput(queries)).contiguous();
+  std::vector<Logits> result(sets.size());
+  const float* p = out.data_ptr<float>();
+  for (size_t i = 0; i < sets.size(); ++i)
+    std::copy(p + i * kNumClasses, p + (i + 1) * kNumClasses, result[i].begin());
+  return result;
+}
+
+Logits TorchLogits(SparseNet& net, const uint8_t* image, const std::vector<int>& pixels) {
+  return TorchLogits(net, image, std::vector<std::vector<int>>{pixels})[0];
+}
+
+// |a - b| <= 1e-5, relative for logits above 1 in magnitude.
+bool Near(const Logits& a, const Logits& b, float* worst = nullptr) {
+  bool ok = true;
+  for (int c = 0; c < kNumClasses; ++c) {
+    const float err = std::abs(a[c] - b[c]) / std::max(1.0f, std::abs(b[c]));
+    if (worst) *worst = std::max(*worst, err);
+    if (!(err <= 1e-5f)) ok = false;
+  }
+  return ok;
+}
+
+std::string Show(const Logits& l) {
+  std::string s;
+  for (float v : l) s += std::to_string(v) + " ";
+  return s;
+}
+
+// A pixel to reveal next: a random unrevealed pixel, chosen among the
+// nonzero ones, the border rows/columns (0, 1, 26, 27) or the neighbours of
+// the previous reveal, and now and then a zero-valued one.
+int NextPixel(std::mt19937& rng, const std::vector<uint8_t>& image,
+              const std::vector<int>& revealed) {
+  auto free = [&](int p) {
+    return p >= 0 && p < kImagePixels &&
+           std::find(revealed.begin(), revealed.end(), p) == revealed.end();
+  };
+  std::uniform_int_distribution<int> kind(0, 9), any(0, kImagePixels - 1), edge(0, 3),
+      side(0, 27), step(-1, 1);
+  for (;;) {
+    int p = -1;
+    const int k = kind(rng);
+    if (k <= 3) {
+      p = any(rng);
+      if (image[p] == 0) continue;
+    } else if (k <= 6) {
+      const int e = std::array<int, 4>{0, 1, 26, 27}[edge(rng)];
+      p = (kind(rng) < 5) ? e * 28 + side(rng) : side(rng) * 28 + e;
+    } else if (k <= 8 && !revealed.empty()) {
+      const int q = revealed.back();
+      const int r = q / 28 + step(rng), c = q % 28 + step(rng);
+      if (r < 0 || r > 27 || c < 0 || c > 27) continue;
+      p = r * 28 + c;
+    } else {
+      p = any(rng);
+    }
+    if (free(p)) return p;
+  }
+}
+
+std::vector<std::string> IsasToTest() {
+  std::vector<std::string> isas = {"baseline"};
+  try {
+    SparseNet net = RandomNet(1);
+    if (std::string(MakeSparseJudgeKernel(*net, {"auto"}).isa()) == "avx2")
+      isas.push_back("avx2");
+  } catch (...) {
+  }
+  return isas;
+}
+
+// The share of positive pre-activations at each ReLU, over random queries of
+// 0..8 pixels, across all positions and channels that a query changes.
+TEST_CASE("The random test nets are neither dead nor linear", "[kernel]") {
+  SparseNet net = RandomNet(20240601);
+  std::mt19937 rng(1);
+  std::vector<std::vector<uint8_t>> images;
+  std::vector<std::vector<int>> sets;
+  std::vector<SparseQuery> queries;
+  for (int i = 0; i < 64; ++i) {
+    images.push_back(RandomImage(rng, 0.3));
+    std::vector<int> pixels;
+    for (int k = 0; k < i % 9; ++k) pixels.push_back(NextPixel(rng, images.back(), pixels));
+    sets.push_back(pixels);
+  }
+  for (int i = 0; i < 64; ++i)
+    queries.push_back({images[i].data(), sets[i].data(), static_cast<int>(sets[i].size())});
+  torch::NoGradGuard no_grad;
+  auto params = net->named_parameters();
+  torch::Tensor x = SparseInput(queries);
+  torch::Tensor y1 = torch::conv2d(x, params["conv1.weight"], params["conv1.bias"], 1, 2);
+  torch::Tensor a1 = torch::max_pool2d(torch::relu(y1), 2);
+  torch::Tensor y2 = torch::conv2d(a1, params["conv2.weight"], params["conv2.bias"], 1, 2);
+  torch::Tensor a2 = torch::max_pool2d(torch::relu(y2), 2);
+  torch::Tensor h = torch::linear(a2.flatten(1), params["fc1.weight"], params["fc1.bias"]);
+  // conv1 is its bias away from revealed pixels: look only at the 5x5 windows.
+  torch::Tensor near = torch::max_pool2d(x.slice(1, 0, 1), 5, 1, 2).expand_as(y1) > 0;
+  const double conv1_on = (y1.gt(0) & near).sum().item<double>() / near.sum().item<double>();
+  const double conv2_on = y2.gt(0).to(torch::kDouble).mean().item<double>();
+  const double fc1_on = h.gt(0).to(torch::kDouble).mean().item<double>();
+  INFO("active: conv1 " << conv1_on << " conv2 " << conv2_on << " fc1 " << fc1_on);
+  CHECK(conv1_on > 0.1);
+  CHECK(conv1_on < 0.9);
+  CHECK(conv2_on > 0.1);
+  CHECK(conv2_on < 0.9);
+  CHECK(fc1_on > 0.1);
+  CHECK(fc1_on < 0.9);
+  WARN("active share: conv1 " << conv1_on << ", conv2 " << conv2_on << ", fc1 " << fc1_on);
+}
+
+TEST_CASE("Kernel sessions match the torch forward through Push/Pop and Children", "[kernel]") {
+  SparseNet net = RandomNet(20240601);
+  std::mt19937 rng(7);
+  float worst = 0.0f;
+  int checked = 0, moved = 0;
+  for (const std::string& isa : IsasToTest()) {
+    SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net, {isa});
+    INFO("isa " << kernel.isa());
+    REQUIRE(std::string(kernel.isa()) == isa);
+    REQUIRE(Near(kernel.Background(), TorchLogits(net, nullptr, std::vector<int>{})));
+    for (int image_index = 0; image_index < 12; ++image_index) {
+      const std::vector<uint8_t> image = RandomImage(rng, image_index % 2 ? 0.2 : 0.5);
+      auto session = kernel.NewSession(image.data());
+      std::vector<int> revealed;
+      // A random walk of pushes (to depth 8) and pops.
+      for (int step = 0; step < 40; ++step) {
+        const bool pop = !revealed.empty() && (revealed.size() >= 8 || rng() % 3 == 0);
+        if (pop) {
+          session->Pop();
+          revealed.pop_back();
+        } else {
+          const int p = NextPixel(rng, image, revealed);
+          session->Push(p);
+          revealed.push_back(p);
+        }
+        REQUIRE(session->Depth() == static_cast<int>(revealed.size()));
+        const Logits want = TorchLogits(net, image.data(), revealed);
+        const Logits got = session->Current();
+        INFO("image " << image_index << " step " << step << " depth " << revealed.size());
+        INFO("torch  " << Show(want));
+        INFO("kernel " << Show(got));
+        REQUIRE(Near(got, want, &worst));
+        ++checked;
+        if (!Near(want, kernel.Background())) ++moved;
+
+        if (step % 5 == 0 && revealed.size() < 8) {
+          std::vector<int> candidates;
+          for (int k = 0; k < 12; ++k) {
+            std::vector<int> with = revealed;
+            with.insert(with.end(), candidates.begin(), candidates.end());
+            candidates.push_back(NextPixel(rng, image, with));
+          }
+          std::vector<Logits> children;
+          session->Children(candidates, &children);
+          REQUIRE(children.size() == candidates.size());
+          std::vector<std::vector<int>> sets;
+          for (int c : candidates) {
+            sets.push_back(revealed);
+            sets.back().push_back(c);
+          }
+          const std::vector<Logits> want_children = TorchLogits(net, image.data(), sets);
+          for (size_t k = 0; k < candidates.size(); ++k) {
+            INFO("child pixel " << candidates[k]);
+            REQUIRE(Near(children[k], want_children[k], &worst));
+            ++checked;
+          }
+          // Children leaves the state as it was.
+          REQUIRE(session->Depth() == static_cast<int>(revealed.size()));
+          REQUIRE(Near(session->Current(), want));
+        }
+      }
+      // Pop everything: back to the background exactly.
+      while (session->Depth() > 0) session->Pop();
+      const Logits empty = session->Current();
+      REQUIRE(empty == kernel.Background());
+    }
+  }
+  // The weights are not degenerate: most reveals move the logits.
+  CHECK(moved > checked / 4);
+  WARN("checked " << checked << " logit vectors; worst relative error " << worst);
+}
+
+TEST_CASE("Pop restores the state bit for bit", "[kernel]") {
+  SparseNet net = RandomNet(11);
+  SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net);
+  std::mt19937 rng(3);
+  const std::vector<uint8_t> image = RandomImage(rng, 0.4);
+  auto session = kernel.NewSession(image.data());
+  std::vector<int> revealed;
+  std::vector<Logits> at_depth = {session->Current()};
+  for (int d = 0; d < 8; ++d) {
+    const int p = NextPixel(rng, image, revealed);
+    revealed.push_back(p);
+    session->Push(p);
+    at_depth.push_back(session->Current());
+  }
+  for (int d = 8; d > 0; --d) {
+    // A detour of pushes, children and pops must not disturb the level below.
+    std::vector<int> with = revealed;
+    const int a = NextPixel(rng, image, with);
+    with.push_back(a);
+    const int b = NextPixel(rng, image, with);
+    with.push_back(b);
+    session->Push(a);
+    session->Push(b);
+    std::vector<Logits> children;
+    session->Children({NextPixel(rng, image, with)}, &children);
+    session->Pop();
+    session->Pop();
+    REQUIRE(session->Current() == at_depth[d]);
+    session->Pop();
+    revealed.pop_back();
+    REQUIRE(session->Current() == at_depth[d - 1]);
+  }
+}
+
+TEST_CASE("The order of reveals does not matter", "[kernel]") {
+  SparseNet net = RandomNet(99);
+  std::mt19937 rng(5);
+  for (const std::string& isa : IsasToTest()) {
+    SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net, {isa});
+    for (int trial = 0; trial < 10; ++trial) {
+      const std::vector<uint8_t> image = RandomImage(rng, 0.3);
+      std::vector<int> pixels;
+      for (int k = 0; k < 8; ++k) pixels.push_back(NextPixel(rng, image, pixels));
+      const Logits want = TorchLogits(net, image.data(), pixels);
+      for (int perm = 0; perm < 4; ++perm) {
+        std::shuffle(pixels.begin(), pixels.end(), rng);
+        auto session = kernel.NewSession(image.data());
+        for (int p : pixels) session->Push(p);
+        const Logits got = session->Current();
+        INFO("isa " << isa << " trial " << trial << " perm " << perm);
+        REQUIRE(Near(got, want));
+        // The last pixel as a child of the other seven, too.
+        session->Pop();
+        std::vector<Logits> children;
+        session->Children({pixels.back()}, &children);
+        REQUIRE(Near(children[0], want));
+      }
+    }
+  }
+}
+
+TEST_CASE("Evaluate matches the torch forward for any number of pixels", "[kernel]") {
+  SparseNet net = RandomNet(4);
+  std::mt19937 rng(9);
+  for (const std::string& isa : IsasToTest()) {
+    SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net, {isa});
+    const std::vector<uint8_t> image = RandomImage(rng, 0.5);
+    for (int count : {0, 1, 2, 6, 8, 30, 200, kImagePixels}) {
+      std::vector<int> pixels;
+      if (count == kImagePixels) {
+        for (int p = 0; p < kImagePixels; ++p) pixels.push_back(p);
+      } else {
+        for (int k = 0; k < count; ++k) pixels.push_back(NextPixel(rng, image, pixels));
+      }
+      const Logits want = TorchLogits(net, image.data(), pixels);
+      const Logits got =
+          kernel.Evaluate({image.data(), pixels.data(), static_cast<int>(pixels.size())});
+      INFO("isa " << isa << " pixels " << count);
+      INFO("torch  " << Show(want));
+      INFO("kernel " << Show(got));
+      REQUIRE(Near(got, want));
+    }
+    // A repeated pixel counts once, as in SparseInput().
+    const std::vector<int> twice = {100, 200, 100};
+    REQUIRE(Near(kernel.Evaluate({image.data(), twice.data(), 3}),
+                 TorchLogits(net, image.data(), std::vector<int>{100, 200})));
+  }
+}
+
+TEST_CASE("Sessions reject pixels out of range or already revealed", "[kernel]") {
+  SparseNet net = RandomNet(2);
+  SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net);
+  std::vector<uint8_t> image(kImagePixels, 128);
+  auto session = kernel.NewSession(image.data());
+  REQUIRE_THROWS_AS(session->Pop(), std::logic_error);
+  session->Push(5);
+  REQUIRE_THROWS_AS(session->Push(5), std::invalid_argument);
+  REQUIRE_THROWS_AS(session->Push(kImagePixels), std::invalid_argument);
+  std::vector<Logits> out;
+  REQUIRE_THROWS_AS(session->Children({6, 5}, &out), std::invalid_argument);
+  REQUIRE_THROWS_AS(session->Children({-1}, &out), std::invalid_argument);
+  REQUIRE(session->Depth() == 1);
+  session->Children({6}, &out);
+  REQUIRE(Near(out[0], TorchLogits(net, image.data(), std::vector<int>{5, 6})));
+  REQUIRE_THROWS_AS(MakeSparseJudgeKernel(*net, {"sse9"}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace oversight
