@@ -2,11 +2,23 @@
 // oracles, learned reward models, human and remote judges).
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "engine/interfaces.h"
+#include "protocols/sparse_pixels.h"
 
 namespace oversight {
 
 // Registers judge "sparse" and stage kind "train_judge".
 void RegisterJudges(Registries& registries);
+
+// A sparse-pixel judge loaded straight from a checkpoint file, for tools and
+// benchmarks (experiments load judges by artifact name instead).
+// kernel_logits = false makes Logits() always a torch forward. Throws
+// DataError for an unreadable checkpoint.
+std::unique_ptr<SparseImageJudge> LoadSparseJudgeFile(const std::string& path,
+                                                      const std::string& device,
+                                                      bool kernel_logits);
 
 }  // namespace oversight

@@ -53,13 +53,18 @@ class SparseJudgeImpl : public SparseImageJudge {
     if (Sha256File(artifact->path) != artifact->sha256)
       throw DataError(artifact->path + ": checkpoint of judge '" + options_.checkpoint +
                       "' does not match its recorded SHA-256 (file changed or corrupt)");
-    device_ = torch::Device(ctx.device);
+    LoadFile(artifact->path, ctx.device);
+  }
+
+  // Loads the checkpoint file at `path` onto `device` (Open() after its checks;
+  // LoadSparseJudgeFile() for tools).
+  void LoadFile(const std::string& path, const std::string& device) {
+    device_ = torch::Device(device);
     SparseJudgeMeta meta;
     try {
-      net_ = LoadSparseJudge(artifact->path, &meta, device_);
+      net_ = LoadSparseJudge(path, &meta, device_);
     } catch (const c10::Error& e) {
-      throw DataError(artifact->path + ": cannot load judge checkpoint: " +
-                      e.what_without_backtrace());
+      throw DataError(path + ": cannot load judge checkpoint: " + e.what_without_backtrace());
     }
     SetIntraOpThreads(options_.intra_op_threads);
     // Sessions run on the CPU whatever the device: on copies of the weights.
@@ -105,6 +110,17 @@ class SparseJudgeImpl : public SparseImageJudge {
 };
 
 }  // namespace
+
+std::unique_ptr<SparseImageJudge> LoadSparseJudgeFile(const std::string& path,
+                                                      const std::string& device,
+                                                      bool kernel_logits) {
+  SparseJudgeOptions o;
+  o.checkpoint = path;
+  o.kernel_logits = kernel_logits;
+  auto judge = std::make_unique<SparseJudgeImpl>(o, path);
+  judge->LoadFile(path, device);
+  return judge;
+}
 
 void RegisterTrainJudgeStage(Registries& registries);
 

@@ -1,0 +1,182 @@
+// Benchmark: sparse-pixel debate search speed, at the same settings for every
+// variant, in one run:
+//   1. MCTS, one plain (uncached) judge forward per leaf: the baseline;
+//   2. MCTS, plain forward + cache by unordered pixel set;
+//   3. MCTS, incremental judge session + cache (the product's default);
+//   4. greedy debaters, the precommit evaluation of one order (9 lies) per image.
+// Prints rollouts/s, judge evaluations/s, games per hour and ratios to 1.
+//
+//   bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] [--games 4]
+//                [--images 20]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agents/agents.h"
+#include "engine/dataset.h"
+#include "judges/judges.h"
+#include "protocols/debate.h"
+
+using namespace oversight;
+
+namespace {
+
+// Counts what reaches the real judge.
+class CountingJudge : public SparseImageJudge {
+ public:
+  explicit CountingJudge(const SparseImageJudge& inner) : inner_(inner) {}
+  std::string name() const override { return inner_.name(); }
+  JudgeKind kind() const override { return inner_.kind(); }
+  void Open(StageContext&) override {}
+  void Logits(const std::vector<SparseQuery>& q, std::vector<oversight::Logits>* out) const override {
+    evaluations += static_cast<int64_t>(q.size());
+    inner_.Logits(q, out);
+  }
+  std::unique_ptr<SparseJudgeSession> NewSession(const uint8_t* image) const override {
+    return std::make_unique<CountingSession>(inner_.NewSession(image), &evaluations);
+  }
+  mutable std::atomic<int64_t> evaluations{0};
+
+ private:
+  class CountingSession : public SparseJudgeSession {
+   public:
+    CountingSession(std::unique_ptr<SparseJudgeSession> s, std::atomic<int64_t>* n)
+        : s_(std::move(s)), n_(n) {}
+    void Push(int p) override { s_->Push(p); }
+    void Pop() override { s_->Pop(); }
+    int Depth() const override { return s_->Depth(); }
+    oversight::Logits Current() override {
+      ++*n_;
+      return s_->Current();
+    }
+    void Children(const std::vector<int>& pixels, std::vector<oversight::Logits>* out) override {
+      *n_ += static_cast<int64_t>(pixels.size());
+      s_->Children(pixels, out);
+    }
+
+   private:
+    std::unique_ptr<SparseJudgeSession> s_;
+    std::atomic<int64_t>* n_;
+  };
+  const SparseImageJudge& inner_;
+};
+
+std::unique_ptr<PixelDebater> MakeDebater(const nlohmann::json& options) {
+  Registries reg;
+  RegisterAgents(reg);
+  ConfigNode node(std::make_shared<nlohmann::json>(options), "bench");
+  auto agent = reg.agents.Create(node, "name");
+  node.RejectUnknownKeys();
+  return std::unique_ptr<PixelDebater>(dynamic_cast<PixelDebater*>(agent.release()));
+}
+
+struct Result {
+  double seconds = 0;
+  int64_t moves = 0;
+  int64_t evaluations = 0;
+  int64_t honest_wins = 0;
+  int64_t games = 0;
+};
+
+// Plays `games` games per image (lies 0.., honest first), both players `agent`.
+Result Play(const PixelDebater& agent, const SparseImageJudge& base, const ImageDataset& data,
+            const std::vector<std::vector<int>>& nonzero, int images, int games_per_image,
+            int pixels) {
+  CountingJudge judge(base);
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < images; ++i) {
+    for (int g = 0; g < games_per_image; ++g) {
+      DebateGame game;
+      game.pixels = pixels;
+      game.precommit = true;
+      game.honest_first = true;
+      game.truth = data.labels[i];
+      game.lie = g < game.truth ? g : g + 1;
+      DebatePosition pos;
+      pos.game = &game;
+      pos.image = data.image(i);
+      pos.nonzero = &nonzero[i];
+      Rng rng(DeriveSeed(1, "bench", static_cast<uint64_t>(i * 16 + g)));
+      while (!pos.Terminal()) {
+        pos.revealed.push_back(agent.ChooseMove(pos, judge, rng));
+        ++r.moves;
+      }
+      std::vector<Logits> l;
+      base.Logits({pos.Query()}, &l);
+      r.honest_wins += game.HonestWins(l[0]);
+      ++r.games;
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.evaluations = judge.evaluations.load();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string judge_path;
+  int pixels = 6, rollouts = 1000, games = 4, images = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--judge") judge_path = argv[i + 1];
+    else if (a == "--pixels") pixels = std::atoi(argv[i + 1]);
+    else if (a == "--rollouts") rollouts = std::atoi(argv[i + 1]);
+    else if (a == "--games") games = std::atoi(argv[i + 1]);
+    else if (a == "--images") images = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (judge_path.empty()) {
+    std::fprintf(stderr,
+                 "usage: bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] "
+                 "[--games 4] [--images 20]\n");
+    return 2;
+  }
+  // The baselines use torch for every judge call, as the Python peers do.
+  const auto torch_judge = LoadSparseJudgeFile(judge_path, "cpu", /*kernel_logits=*/false);
+  const auto judge = LoadSparseJudgeFile(judge_path, "cpu", /*kernel_logits=*/true);
+  const ImageDataset data = LoadMnist(DefaultMnistDir(), "test");
+  std::vector<std::vector<int>> nonzero(data.size());
+  for (size_t i = 0; i < data.size(); ++i) nonzero[i] = NonzeroPixels(data.image(i));
+
+  std::printf("bench_debate  pixels=%d rollouts/move=%d, 1 thread, MNIST test images, "
+              "precommit, honest first\n", pixels, rollouts);
+  struct Variant {
+    const char* label;
+    nlohmann::json options;
+    const SparseImageJudge* judge;
+  };
+  const Variant variants[] = {
+      {"1. mcts, plain forward per leaf, no cache (baseline)",
+       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "forward"}, {"cache", false}}, torch_judge.get()},
+      {"2. mcts, plain forward + cache",
+       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "forward"}, {"cache", true}}, torch_judge.get()},
+      {"3. mcts, incremental session + cache",
+       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "session"}, {"cache", true}}, judge.get()},
+  };
+  double base_rate = 0;
+  for (const Variant& v : variants) {
+    const auto agent = MakeDebater(v.options);
+    const Result r = Play(*agent, *v.judge, data, nonzero, 1, games, pixels);
+    const double rollouts_s = r.moves * static_cast<double>(rollouts) / r.seconds;
+    if (base_rate == 0) base_rate = rollouts_s;
+    std::printf("%-52s %9.0f rollouts/s %9.0f judge evals/s %7.1f games/h  x%.1f\n", v.label,
+                rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
+                rollouts_s / base_rate);
+  }
+  const auto greedy = MakeDebater({{"name", "greedy"}});
+  const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels);
+  std::printf("4. greedy precommit evaluation, 9 lies, one order: %.4f s per image "
+              "(%d images), %0.f judge evals/s, honest wins %.1f%%\n",
+              g.seconds / images, images, g.evaluations / g.seconds,
+              100.0 * g.honest_wins / g.games);
+  return 0;
+}
