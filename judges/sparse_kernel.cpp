@@ -424,29 +424,25 @@ class KernelSession : public SparseJudgeSession {
                                   std::to_string(pixel) + " is already revealed");
   }
 
+  // Overwrites rows cells[0..n) (each `width` floats) of `base` with `rows`,
+  // keeping the cell list and the old rows in `undo_cells` / `undo_rows`.
+  template <class Rows>
+  static void SwapRowsIn(const int* cells, int n, int width, const Rows& rows, float* base,
+                         std::vector<int>* undo_cells, std::vector<float>* undo_rows) {
+    undo_cells->assign(cells, cells + n);
+    undo_rows->resize(static_cast<size_t>(n) * width);
+    for (int k = 0; k < n; ++k) {
+      float* dst = base + cells[k] * width;
+      std::memcpy(undo_rows->data() + k * width, dst, sizeof(float) * width);
+      std::memcpy(dst, rows[k], sizeof(float) * width);
+    }
+  }
+
   // Writes the new values in `s` into `st`, keeping the old ones in `u`.
   static void Commit(const Scratch& s, State* st, Undo* u) {
-    u->cells1.assign(s.cell1, s.cell1 + s.n1);
-    u->a1.resize(static_cast<size_t>(s.n1) * kC1);
-    for (int k = 0; k < s.n1; ++k) {
-      float* dst = st->a1 + s.cell1[k] * kC1;
-      std::memcpy(u->a1.data() + k * kC1, dst, sizeof(float) * kC1);
-      std::memcpy(dst, s.a1new[k], sizeof(float) * kC1);
-    }
-    u->pos2.assign(s.pos2, s.pos2 + s.n2);
-    u->y2.resize(static_cast<size_t>(s.n2) * kC2);
-    for (int k = 0; k < s.n2; ++k) {
-      float* dst = st->y2 + s.pos2[k] * kC2;
-      std::memcpy(u->y2.data() + k * kC2, dst, sizeof(float) * kC2);
-      std::memcpy(dst, s.y2new[k], sizeof(float) * kC2);
-    }
-    u->cells3.assign(s.cell3, s.cell3 + s.n3);
-    u->a2.resize(static_cast<size_t>(s.n3) * kC2);
-    for (int k = 0; k < s.n3; ++k) {
-      float* dst = st->a2 + s.cell3[k] * kC2;
-      std::memcpy(u->a2.data() + k * kC2, dst, sizeof(float) * kC2);
-      std::memcpy(dst, s.a2new[k], sizeof(float) * kC2);
-    }
+    SwapRowsIn(s.cell1, s.n1, kC1, s.a1new, st->a1, &u->cells1, &u->a1);
+    SwapRowsIn(s.pos2, s.n2, kC2, s.y2new, st->y2, &u->pos2, &u->y2);
+    SwapRowsIn(s.cell3, s.n3, kC2, s.a2new, st->a2, &u->cells3, &u->a2);
     u->h.assign(st->h, st->h + kF1);
     std::memcpy(st->h, s.h, sizeof(float) * kF1);
   }
