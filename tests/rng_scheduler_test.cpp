@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -54,10 +55,21 @@ TEST_CASE("ParallelFor runs every item once, on several threads, and stops", "[s
   const int64_t n = ParallelFor(
       items, 2,
       [&](int64_t i) {
-        std::lock_guard<std::mutex> lock(mu);
-        seen.insert(i);
-        threads.insert(std::this_thread::get_id());
-        if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          seen.insert(i);
+          threads.insert(std::this_thread::get_id());
+        }
+        // Hold the first items until the second worker has shown up (at most
+        // 10 s), so a loaded machine cannot let one worker take everything.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (threads.size() >= 2) break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
       },
       [] { return false; });
   CHECK(n == 1000);
