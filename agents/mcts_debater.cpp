@@ -80,7 +80,7 @@ class MctsDebater : public PixelDebater {
    public:
     Search(const MctsOptions& o, const DebatePosition& pos, const SparseImageJudge& judge,
            Rng& rng)
-        : o_(o), pos_(pos), judge_(judge), rng_(rng) {
+        : o_(o), pos_(pos), cur_(pos), judge_(judge), rng_(rng) {
       if (o.evaluator == "session") {
         session_ = judge.NewSession(pos.image);
         for (int p : pos.revealed) session_->Push(p);
@@ -107,7 +107,7 @@ class MctsDebater : public PixelDebater {
 
    private:
     void Expand(int n) {
-      const std::vector<int> moves = Legal();
+      const std::vector<int> moves = cur_.LegalMoves();
       Node& node = nodes_[n];
       node.first_child = static_cast<int>(nodes_.size());
       node.num_children = static_cast<int>(moves.size());
@@ -119,28 +119,9 @@ class MctsDebater : public PixelDebater {
       }
     }
 
-    // Legal moves at the session's current depth.
-    std::vector<int> Legal() const {
-      std::vector<int> moves;
-      for (int p : *pos_.nonzero)
-        if (std::find(path_pixels_.begin(), path_pixels_.end(), p) == path_pixels_.end() &&
-            std::find(pos_.revealed.begin(), pos_.revealed.end(), p) == pos_.revealed.end())
-          moves.push_back(p);
-      return moves;
-    }
-
-    bool Terminal() const {
-      const size_t shown = pos_.revealed.size() + path_pixels_.size();
-      return static_cast<int>(shown) >= pos_.game->pixels || shown >= pos_.nonzero->size();
-    }
-
-    DebateRole Mover() const {
-      return pos_.game->Mover(static_cast<int>(pos_.revealed.size() + path_pixels_.size()));
-    }
-
     int Select(int n) {
       const Node& node = nodes_[n];
-      const double sign = Mover() == DebateRole::kHonest ? 1.0 : -1.0;
+      const double sign = cur_.ToMove() == DebateRole::kHonest ? 1.0 : -1.0;
       const double prior = 1.0 / node.num_children;
       const double sqrt_n = std::sqrt(static_cast<double>(std::max(node.visits, 1)));
       double best = -std::numeric_limits<double>::infinity();
@@ -161,8 +142,7 @@ class MctsDebater : public PixelDebater {
 
     double Evaluate() {
       SetKey key;
-      key.pixels.assign(pos_.revealed.begin(), pos_.revealed.end());
-      key.pixels.insert(key.pixels.end(), path_pixels_.begin(), path_pixels_.end());
+      key.pixels.assign(cur_.revealed.begin(), cur_.revealed.end());
       std::sort(key.pixels.begin(), key.pixels.end());
       Logits logits;
       auto it = o_.cache ? cache_.find(key) : cache_.end();
@@ -172,11 +152,8 @@ class MctsDebater : public PixelDebater {
         if (session_) {
           logits = session_->Current();
         } else {
-          std::vector<int> pixels(pos_.revealed.begin(), pos_.revealed.end());
-          pixels.insert(pixels.end(), path_pixels_.begin(), path_pixels_.end());
           std::vector<Logits> out;
-          judge_.Logits({SparseQuery{pos_.image, pixels.data(), static_cast<int>(pixels.size())}},
-                        &out);
+          judge_.Logits({cur_.Query()}, &out);
           logits = out[0];
         }
         if (o_.cache) cache_.emplace(std::move(key), logits);
@@ -189,8 +166,7 @@ class MctsDebater : public PixelDebater {
     void Rollout() {
       int n = 0;
       path_nodes_.assign(1, 0);
-      path_pixels_.clear();
-      while (!Terminal()) {
+      while (!cur_.Terminal()) {
         Node& node = nodes_[n];
         if (node.first_child < 0) {
           if (n != 0 && node.visits == 0) break;  // a new leaf: evaluate it
@@ -198,7 +174,7 @@ class MctsDebater : public PixelDebater {
         }
         n = Select(n);
         path_nodes_.push_back(n);
-        path_pixels_.push_back(nodes_[n].move);
+        cur_.revealed.push_back(nodes_[n].move);
         if (session_) session_->Push(nodes_[n].move);
       }
       const double value = Evaluate();
@@ -206,18 +182,22 @@ class MctsDebater : public PixelDebater {
         nodes_[id].visits += 1;
         nodes_[id].value_sum += value;
       }
+      const size_t depth = cur_.revealed.size() - pos_.revealed.size();
       if (session_)
-        for (size_t i = 0; i < path_pixels_.size(); ++i) session_->Pop();
+        for (size_t i = 0; i < depth; ++i) session_->Pop();
+      cur_.revealed.resize(pos_.revealed.size());
     }
 
     const MctsOptions& o_;
     const DebatePosition& pos_;
+    // The position at the tip of the current rollout: pos_ plus the pixels
+    // revealed on the way down.
+    DebatePosition cur_;
     const SparseImageJudge& judge_;
     Rng& rng_;
     std::unique_ptr<SparseJudgeSession> session_;
     std::vector<Node> nodes_;
     std::vector<int> path_nodes_;
-    std::vector<int> path_pixels_;
     std::vector<int> ties_;
     std::unordered_map<SetKey, Logits, SetKeyHash> cache_;
   };

@@ -18,7 +18,4 @@ const char* SourceDir();
 // Whole file as a string; throws std::runtime_error naming the file.
 std::string ReadFile(const std::string& path);
 
-// Writes `data` to `path` atomically (temp file + rename).
-void WriteFileAtomic(const std::string& path, const std::string& data);
-
 }  // namespace oversight

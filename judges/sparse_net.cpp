@@ -43,6 +43,10 @@ void SaveSparseJudge(SparseNet& net, const SparseJudgeMeta& meta, const std::str
   archive.write("meta.pixels", torch::tensor(static_cast<int64_t>(meta.pixels)));
   archive.write("meta.dropout", torch::tensor(meta.dropout));
   archive.write("meta.dataset", c10::IValue(meta.dataset));
+  SaveArchiveAtomic(archive, path);
+}
+
+void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::string& path) {
   const std::string tmp = path + ".tmp";
   archive.save_to(tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0)

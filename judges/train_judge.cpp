@@ -9,7 +9,6 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 
 #include "engine/progress.h"
@@ -46,9 +45,8 @@ class TrainJudgeStage : public Stage {
     const torch::Device device(ctx.device);
     ImageDataset train = LoadImageDataset(o_.dataset, "train", o_.data_dir);
     ImageDataset test = LoadImageDataset(o_.dataset, "test", o_.data_dir);
-    std::vector<std::vector<int>> train_nz(train.size()), test_nz(test.size());
-    for (size_t i = 0; i < train.size(); ++i) train_nz[i] = NonzeroPixels(train.image(i));
-    for (size_t i = 0; i < test.size(); ++i) test_nz[i] = NonzeroPixels(test.image(i));
+    const std::vector<std::vector<int>> train_nz = NonzeroPixelsOf(train);
+    const std::vector<std::vector<int>> test_nz = NonzeroPixelsOf(test);
 
     torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
     SparseNet net(SparseNetOptions{o_.dropout});
@@ -102,6 +100,18 @@ class TrainJudgeStage : public Stage {
       net->train();
       return static_cast<double>(correct) / eval_n;
     };
+    auto record_artifact = [&](const std::string& kind, const std::string& name,
+                               const std::string& path) {
+      ArtifactRow row;
+      row.experiment_id = ctx.experiment_id;
+      row.kind = kind;
+      row.name = name;
+      row.path = path;
+      row.sha256 = Sha256File(path);
+      row.stage = stage;
+      row.step = step;
+      ctx.store->InsertArtifact(row);
+    };
     auto save_checkpoint = [&]() {
       if (checkpointed_step == step) return;
       checkpointed_step = step;
@@ -112,17 +122,8 @@ class TrainJudgeStage : public Stage {
       archive.write("optimizer", optim_ar);
       archive.write("step", torch::tensor(step));
       const std::string path = ctx.artifacts_dir + "/" + ckpt_name + ".pt";
-      archive.save_to(path + ".tmp");
-      std::filesystem::rename(path + ".tmp", path);
-      ArtifactRow row;
-      row.experiment_id = ctx.experiment_id;
-      row.kind = "checkpoint";
-      row.name = ckpt_name;
-      row.path = path;
-      row.sha256 = Sha256File(path);
-      row.stage = stage;
-      row.step = step;
-      ctx.store->InsertArtifact(row);
+      SaveArchiveAtomic(archive, path);
+      record_artifact("checkpoint", ckpt_name, path);
     };
 
     net->train();
@@ -193,15 +194,7 @@ class TrainJudgeStage : public Stage {
 
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
     SaveSparseJudge(net, meta, path);
-    ArtifactRow row;
-    row.experiment_id = ctx.experiment_id;
-    row.kind = "judge";
-    row.name = o_.artifact;
-    row.path = path;
-    row.sha256 = Sha256File(path);
-    row.stage = stage;
-    row.step = step;
-    ctx.store->InsertArtifact(row);
+    record_artifact("judge", o_.artifact, path);
     std::cerr << "  judge '" << o_.artifact << "' -> " << path << "\n";
   }
 

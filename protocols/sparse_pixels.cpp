@@ -4,8 +4,7 @@ namespace oversight {
 
 void ImageTask::Open(StageContext&) {
   data_ = LoadImageDataset(options_.dataset, options_.split, options_.data_dir);
-  nonzero_.resize(data_.size());
-  for (size_t i = 0; i < data_.size(); ++i) nonzero_[i] = NonzeroPixels(data_.image(i));
+  nonzero_ = NonzeroPixelsOf(data_);
 }
 
 TaskInstance ImageTask::Instance(size_t i) const {
@@ -20,6 +19,12 @@ std::vector<int> NonzeroPixels(const uint8_t* image) {
   std::vector<int> out;
   for (int p = 0; p < kImagePixels; ++p)
     if (image[p] != 0) out.push_back(p);
+  return out;
+}
+
+std::vector<std::vector<int>> NonzeroPixelsOf(const ImageDataset& data) {
+  std::vector<std::vector<int>> out(data.size());
+  for (size_t i = 0; i < data.size(); ++i) out[i] = NonzeroPixels(data.image(i));
   return out;
 }
 

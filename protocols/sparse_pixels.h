@@ -85,6 +85,9 @@ class ImageTask : public Task {
 // Nonzero pixel indexes of a 28x28 image, ascending.
 std::vector<int> NonzeroPixels(const uint8_t* image);
 
+// NonzeroPixels of every image of `data`, by image index.
+std::vector<std::vector<int>> NonzeroPixelsOf(const ImageDataset& data);
+
 // k distinct pixels drawn uniformly from `nonzero` (all of them when it has
 // fewer than k), in draw order.
 std::vector<int> SampleRevealed(const std::vector<int>& nonzero, int k, Rng& rng);

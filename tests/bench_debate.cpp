@@ -144,8 +144,7 @@ int main(int argc, char** argv) {
   const auto torch_judge = LoadSparseJudgeFile(judge_path, "cpu", /*kernel_logits=*/false);
   const auto judge = LoadSparseJudgeFile(judge_path, "cpu", /*kernel_logits=*/true);
   const ImageDataset data = LoadMnist(DefaultMnistDir(), "test");
-  std::vector<std::vector<int>> nonzero(data.size());
-  for (size_t i = 0; i < data.size(); ++i) nonzero[i] = NonzeroPixels(data.image(i));
+  const std::vector<std::vector<int>> nonzero = NonzeroPixelsOf(data);
 
   std::printf("bench_debate  pixels=%d rollouts/move=%d, 1 thread, MNIST test images, "
               "precommit, honest first\n", pixels, rollouts);
