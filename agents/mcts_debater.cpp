@@ -4,8 +4,9 @@
 //     score = Q + U,   U = c_puct * P * sqrt(N_parent) / (1 + N_child),
 // with P = 1 / #legal moves, Q the child's mean value from the mover's point
 // of view (0 when unvisited), and random tie-breaks; it then evaluates the
-// first new node with the judge and backs the value up. The move played is
-// the most-visited child (random tie-breaks).
+// first new node (or the terminal node it reached) with the judge and backs
+// the value up. The move played is the most-visited child (random
+// tie-breaks).
 //
 // The paper leaves two choices open; both are options:
 //  - q_in_selection (default true): whether Q is added to U. The paper's
@@ -14,15 +15,18 @@
 //  - leaf_value (default "binary"): a leaf's value is +1 / -1 for an honest /
 //    liar win under the game's decision rule applied to the judge's logits at
 //    that node, or "margin": the honest margin in logits itself.
-// Not yet: tree reuse between moves, and batching leaves across rollouts and
-// games (the debate issue asks for both).
-//
-// Judge evaluations go through a SparseJudgeSession (incremental, exact) and
-// a per-game cache keyed by the unordered set of revealed pixels.
+// Speed. Judge evaluations go through one incremental SparseJudgeSession per
+// search (exact, judges/sparse_kernel.h), moved lazily: a rollout only
+// records its path, and on a cache miss the session pops back to the common
+// prefix with the previous evaluation and pushes the rest. Logits are cached
+// by unordered pixel set, in the per-image cache the debate protocol shares
+// between all games of an image (DebatePosition::cache) or, without one, in
+// a cache of this search; a node also keeps its own value, so revisiting a
+// terminal node costs nothing. evaluator "forward" replaces the session by
+// one plain judge call per leaf (the benchmark's baseline).
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <unordered_map>
 
 #include "agents/agents.h"
 #include "protocols/debate.h"
@@ -38,29 +42,17 @@ struct MctsOptions {
   // How leaves reach the judge: "session" (incremental, exact) or "forward"
   // (one plain Logits() call per leaf: the baseline the benchmark compares).
   std::string evaluator = "session";
-  bool cache = true;  // reuse logits of a pixel set already evaluated this move
+  bool cache = true;  // reuse logits of a pixel set already evaluated
 };
 
 struct Node {
   int move = -1;          // pixel revealed to reach this node
-  int parent = -1;
   int first_child = -1;   // children are contiguous; -1: not expanded
   int num_children = 0;
   int visits = 0;
   double value_sum = 0;   // from the honest player's point of view
-};
-
-// Key of an unordered pixel set: sorted pixel indexes.
-struct SetKey {
-  std::vector<uint16_t> pixels;
-  bool operator==(const SetKey& o) const { return pixels == o.pixels; }
-};
-struct SetKeyHash {
-  size_t operator()(const SetKey& k) const {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (uint16_t p : k.pixels) h = (h ^ p) * 0x100000001b3ULL;
-    return static_cast<size_t>(h);
-  }
+  bool evaluated = false; // `value` holds the judge's verdict here
+  double value = 0;
 };
 
 class MctsDebater : public PixelDebater {
@@ -81,10 +73,8 @@ class MctsDebater : public PixelDebater {
     Search(const MctsOptions& o, const DebatePosition& pos, const SparseImageJudge& judge,
            Rng& rng)
         : o_(o), pos_(pos), cur_(pos), judge_(judge), rng_(rng) {
-      if (o.evaluator == "session") {
-        session_ = judge.NewSession(pos.image);
-        for (int p : pos.revealed) session_->Push(p);
-      }
+      cache_ = o.cache ? (pos.cache ? pos.cache : &own_cache_) : nullptr;
+      root_key_ = PixelSetCache::Of(pos.revealed.data(), static_cast<int>(pos.revealed.size()));
       nodes_.reserve(static_cast<size_t>(o.rollouts) * 2 + 256);
       nodes_.push_back(Node{});
     }
@@ -108,13 +98,11 @@ class MctsDebater : public PixelDebater {
    private:
     void Expand(int n) {
       const std::vector<int> moves = cur_.LegalMoves();
-      Node& node = nodes_[n];
-      node.first_child = static_cast<int>(nodes_.size());
-      node.num_children = static_cast<int>(moves.size());
+      nodes_[n].first_child = static_cast<int>(nodes_.size());
+      nodes_[n].num_children = static_cast<int>(moves.size());
       for (int m : moves) {
         Node child;
         child.move = m;
-        child.parent = n;
         nodes_.push_back(child);
       }
     }
@@ -140,25 +128,49 @@ class MctsDebater : public PixelDebater {
       return ties_[UniformInt(rng_, ties_.size())];
     }
 
-    double Evaluate() {
-      SetKey key;
-      key.pixels.assign(cur_.revealed.begin(), cur_.revealed.end());
-      std::sort(key.pixels.begin(), key.pixels.end());
-      Logits logits;
-      auto it = o_.cache ? cache_.find(key) : cache_.end();
-      if (it != cache_.end()) {
-        logits = it->second;
-      } else {
-        if (session_) {
-          logits = session_->Current();
-        } else {
-          std::vector<Logits> out;
-          judge_.Logits({cur_.Query()}, &out);
-          logits = out[0];
-        }
-        if (o_.cache) cache_.emplace(std::move(key), logits);
+    // The judge's logits for cur_ (whose set has key `key`).
+    Logits JudgeLogits(const PixelSetCache::Key& key) {
+      if (cache_) {
+        if (const Logits* hit = cache_->Find(key)) return *hit;
       }
-      const float margin = pos_.game->HonestMargin(logits);
+      Logits logits;
+      if (o_.evaluator == "session") {
+        SyncSession();
+        logits = session_->Current();
+      } else {
+        std::vector<Logits> out;
+        judge_.Logits({cur_.Query()}, &out);
+        logits = out[0];
+      }
+      if (cache_) cache_->Insert(key, logits);
+      return logits;
+    }
+
+    // Moves the session to cur_: pops back to the longest common prefix of
+    // what it holds and cur_'s path, then pushes the rest.
+    void SyncSession() {
+      if (!session_) {
+        session_ = judge_.NewSession(pos_.image);
+        for (int p : pos_.revealed) session_->Push(p);
+      }
+      const size_t base = pos_.revealed.size();
+      const size_t depth = cur_.revealed.size() - base;
+      size_t common = 0;
+      while (common < synced_.size() && common < depth &&
+             synced_[common] == cur_.revealed[base + common])
+        ++common;
+      while (synced_.size() > common) {
+        session_->Pop();
+        synced_.pop_back();
+      }
+      for (size_t i = common; i < depth; ++i) {
+        session_->Push(cur_.revealed[base + i]);
+        synced_.push_back(cur_.revealed[base + i]);
+      }
+    }
+
+    double LeafValue(const PixelSetCache::Key& key) {
+      const float margin = pos_.game->HonestMargin(JudgeLogits(key));
       if (o_.leaf_value == "margin") return margin;
       return margin > 0 ? 1.0 : -1.0;
     }
@@ -166,25 +178,27 @@ class MctsDebater : public PixelDebater {
     void Rollout() {
       int n = 0;
       path_nodes_.assign(1, 0);
+      PixelSetCache::Key key = root_key_;
       while (!cur_.Terminal()) {
-        Node& node = nodes_[n];
-        if (node.first_child < 0) {
-          if (n != 0 && node.visits == 0) break;  // a new leaf: evaluate it
+        if (nodes_[n].first_child < 0) {
+          if (n != 0 && nodes_[n].visits == 0) break;  // a new leaf: evaluate it
           Expand(n);
         }
         n = Select(n);
         path_nodes_.push_back(n);
         cur_.revealed.push_back(nodes_[n].move);
-        if (session_) session_->Push(nodes_[n].move);
+        key = PixelSetCache::Toggle(key, nodes_[n].move);
       }
-      const double value = Evaluate();
+      Node& leaf = nodes_[n];
+      if (!leaf.evaluated) {
+        leaf.value = LeafValue(key);
+        leaf.evaluated = true;
+      }
+      const double value = leaf.value;
       for (int id : path_nodes_) {
         nodes_[id].visits += 1;
         nodes_[id].value_sum += value;
       }
-      const size_t depth = cur_.revealed.size() - pos_.revealed.size();
-      if (session_)
-        for (size_t i = 0; i < depth; ++i) session_->Pop();
       cur_.revealed.resize(pos_.revealed.size());
     }
 
@@ -195,11 +209,14 @@ class MctsDebater : public PixelDebater {
     DebatePosition cur_;
     const SparseImageJudge& judge_;
     Rng& rng_;
-    std::unique_ptr<SparseJudgeSession> session_;
+    PixelSetCache own_cache_;            // when the game brings none
+    PixelSetCache* cache_ = nullptr;     // null: no caching
+    PixelSetCache::Key root_key_;
+    std::unique_ptr<SparseJudgeSession> session_;  // created on the first miss
+    std::vector<int> synced_;            // pixels the session holds beyond pos_
     std::vector<Node> nodes_;
     std::vector<int> path_nodes_;
     std::vector<int> ties_;
-    std::unordered_map<SetKey, Logits, SetKeyHash> cache_;
   };
 
   MctsOptions o_;

@@ -1,7 +1,8 @@
 // Debaters without search:
 //  - "random": a uniformly random legal reveal.
 //  - "greedy": one ply; evaluates every legal reveal with the judge (one
-//    incremental-session call) and plays the one that most improves its own side's
+//    incremental-session call for those the game's per-image cache does not
+//    hold) and plays the one that most improves its own side's
 //    margin under the game's decision rule (honest maximises
 //    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
 #include "agents/agents.h"
@@ -31,12 +32,32 @@ class GreedyDebater : public PixelDebater {
                  Rng& rng) const override {
     const std::vector<int> moves = pos.LegalMoves();
     const size_t n = moves.size();
-    // All candidates from the current position in one call to the judge's
-    // incremental session.
-    auto session = judge.NewSession(pos.image);
-    for (int p : pos.revealed) session->Push(p);
-    std::vector<Logits> logits;
-    session->Children(moves, &logits);
+    std::vector<Logits> logits(n);
+    // Candidates the game's per-image cache does not know go to the judge's
+    // incremental session in one Children() call.
+    const PixelSetCache::Key key =
+        PixelSetCache::Of(pos.revealed.data(), static_cast<int>(pos.revealed.size()));
+    std::vector<int> todo;
+    std::vector<size_t> todo_at;
+    for (size_t m = 0; m < n; ++m) {
+      const Logits* hit = pos.cache ? pos.cache->Find(PixelSetCache::Toggle(key, moves[m])) : nullptr;
+      if (hit) {
+        logits[m] = *hit;
+      } else {
+        todo.push_back(moves[m]);
+        todo_at.push_back(m);
+      }
+    }
+    if (!todo.empty()) {
+      auto session = judge.NewSession(pos.image);
+      for (int p : pos.revealed) session->Push(p);
+      std::vector<Logits> fresh;
+      session->Children(todo, &fresh);
+      for (size_t t = 0; t < todo.size(); ++t) {
+        logits[todo_at[t]] = fresh[t];
+        if (pos.cache) pos.cache->Insert(PixelSetCache::Toggle(key, todo[t]), fresh[t]);
+      }
+    }
     const float sign = pos.ToMove() == DebateRole::kHonest ? 1.0f : -1.0f;
     float best = -std::numeric_limits<float>::infinity();
     std::vector<int> best_moves;

@@ -6,7 +6,11 @@
 //
 // Resume: episode indexes already in the store for (experiment, stage) are
 // skipped; each episode's RNG depends only on (seed, stage name, index), so a
-// resumed stage ends with exactly the episodes of an uninterrupted one.
+// resumed stage ends with exactly the episodes of an uninterrupted one. A
+// protocol whose variants share per-instance state (e.g. a judge cache) has
+// each instance played whole by one worker, in variant order; a partly
+// logged instance is replayed from its first variant without logging again
+// what is already logged, so its state evolves as in an uninterrupted run.
 #include <algorithm>
 #include <iostream>
 #include <set>
@@ -56,28 +60,49 @@ class EpisodesStage : public Stage {
     EpisodeWriter writer(ctx.store->path());
     Progress progress("  " + ctx.stage_name, n, n - static_cast<int64_t>(todo.size()));
     const std::string stage = ctx.stage_name;
-    ParallelFor(
-        todo, ctx.threads,
-        [&](int64_t idx) {
-          EpisodeRecord rec;
-          rec.experiment_id = ctx.experiment_id;
-          rec.stage = stage;
-          rec.idx = idx;
-          rec.protocol = protocol_->name();
-          rec.task = task_->name();
-          const TaskInstance inst = task_->Instance(static_cast<size_t>(idx / variants));
-          const int variant = static_cast<int>(idx % variants);
-          rec.instance = inst.id + protocol_->VariantName(variant);
-          rec.truth = inst.truth;
-          rec.seed = DeriveSeed(ctx.seed, stage, static_cast<uint64_t>(idx));
-          rec.started_at = NowIso();
-          Rng rng(rec.seed);
-          protocol_->Play(inst, variant, rng, rec);
-          rec.finished_at = NowIso();
-          writer.Submit(std::move(rec));
-          progress.Add();
-        },
-        [&] { return ctx.interrupted(); });
+    // Plays episode idx; logs it unless it is already logged (a replay).
+    auto play = [&](int64_t idx, const TaskInstance& inst, InstanceState* shared) {
+      EpisodeRecord rec;
+      rec.experiment_id = ctx.experiment_id;
+      rec.stage = stage;
+      rec.idx = idx;
+      rec.protocol = protocol_->name();
+      rec.task = task_->name();
+      const int variant = static_cast<int>(idx % variants);
+      rec.instance = inst.id + protocol_->VariantName(variant);
+      rec.truth = inst.truth;
+      rec.seed = DeriveSeed(ctx.seed, stage, static_cast<uint64_t>(idx));
+      rec.started_at = NowIso();
+      Rng rng(rec.seed);
+      protocol_->Play(inst, variant, rng, rec, shared);
+      if (done.count(idx)) return;
+      rec.finished_at = NowIso();
+      writer.Submit(std::move(rec));
+      progress.Add();
+    };
+    if (protocol_->SharesInstanceState()) {
+      // Whole instances per worker (Protocol::NewInstanceState()).
+      std::vector<int64_t> instances_todo;
+      for (int64_t idx : todo)
+        if (instances_todo.empty() || instances_todo.back() != idx / variants)
+          instances_todo.push_back(idx / variants);
+      ParallelFor(
+          instances_todo, ctx.threads,
+          [&](int64_t i) {
+            const TaskInstance inst = task_->Instance(static_cast<size_t>(i));
+            const auto shared = protocol_->NewInstanceState(inst);
+            for (int64_t v = 0; v < variants && !ctx.interrupted(); ++v)
+              play(i * variants + v, inst, shared.get());
+          },
+          [&] { return ctx.interrupted(); });
+    } else {
+      ParallelFor(
+          todo, ctx.threads,
+          [&](int64_t idx) {
+            play(idx, task_->Instance(static_cast<size_t>(idx / variants)), nullptr);
+          },
+          [&] { return ctx.interrupted(); });
+    }
     writer.Flush();
     progress.Finish();
     ctx.CheckInterrupt();

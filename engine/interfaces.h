@@ -83,9 +83,17 @@ class Agent {
   virtual void Open(StageContext& ctx) = 0;
 };
 
+// What the variants of one task instance share while they are played, e.g.
+// a cache of judge outputs for one image (Protocol::NewInstanceState()).
+class InstanceState {
+ public:
+  virtual ~InstanceState() = default;
+};
+
 // A protocol is the rules of one game. Play() is called concurrently from
 // several worker threads, each with its own episode RNG, and must be a pure
-// function of (instance, rng) so that episodes do not depend on scheduling.
+// function of (instance, rng, shared state) so that episodes do not depend on
+// scheduling.
 class Protocol {
  public:
   virtual ~Protocol() = default;
@@ -97,10 +105,21 @@ class Protocol {
   // Appended to the instance id in episodes.instance for `variant`, e.g.
   // "#lie=3,seed=0,first=liar". Empty when there is one variant.
   virtual std::string VariantName(int variant) const { return ""; }
+  // Non-null: the variants of `instance` share this state. The engine then
+  // plays all variants of an instance in one worker, in variant order, so
+  // the state evolves the same way whatever the thread count; on resume an
+  // instance whose variants are partly logged is replayed from variant 0
+  // (the logged episodes are not written again). Default: nothing shared.
+  virtual std::unique_ptr<InstanceState> NewInstanceState(const TaskInstance&) const {
+    return nullptr;
+  }
+  // Whether NewInstanceState() returns state (decided once, for scheduling).
+  virtual bool SharesInstanceState() const { return false; }
   // Plays variant `variant` of `instance`. Fills rec.turns, rec.judgements,
-  // rec.outcome, rec.correct.
-  virtual void Play(const TaskInstance& instance, int variant, Rng& rng,
-                    EpisodeRecord& rec) const = 0;
+  // rec.outcome, rec.correct. `shared`: this instance's NewInstanceState(),
+  // or nullptr.
+  virtual void Play(const TaskInstance& instance, int variant, Rng& rng, EpisodeRecord& rec,
+                    InstanceState* shared) const = 0;
 };
 
 // A stage of an experiment (train_judge, episodes, ...).

@@ -6,6 +6,9 @@
 //              the paper's evaluation), "random": one lie drawn per episode
 //   seeds      episodes per (order, lie) with different seeds (default 1)
 //   honest, liar  the two debaters: {"name": AGENT, ...agent options}
+//   shared_cache  the games of one image share one cache of judge logits by
+//              pixel set (default true; the engine then plays an image's
+//              games in one worker, in variant order)
 // Variant v of an image: order = v % orders, then lie index, then seed.
 #include "protocols/debate.h"
 
@@ -63,6 +66,11 @@ struct DebateOptions {
   std::string first = "both";  // "honest", "liar" or "both"
   std::string lies = "all";    // "all" (precommit only) or "random"
   int seeds = 1;               // the paper's adjusted figures use 3
+  bool shared_cache = true;    // see the file comment
+};
+
+struct ImageCache : InstanceState {
+  PixelSetCache cache;
 };
 
 class DebateProtocol : public Protocol {
@@ -83,6 +91,11 @@ class DebateProtocol : public Protocol {
     liar_owner_->Open(ctx);
   }
   int VariantsPerInstance() const override { return orders_ * lies_ * o_.seeds; }
+  bool SharesInstanceState() const override { return o_.shared_cache; }
+  std::unique_ptr<InstanceState> NewInstanceState(const TaskInstance&) const override {
+    if (!o_.shared_cache) return nullptr;
+    return std::make_unique<ImageCache>();
+  }
 
   std::string VariantName(int v) const override {
     const Variant x = Decode(v);
@@ -92,7 +105,8 @@ class DebateProtocol : public Protocol {
     return s;
   }
 
-  void Play(const TaskInstance& inst, int variant, Rng& rng, EpisodeRecord& rec) const override {
+  void Play(const TaskInstance& inst, int variant, Rng& rng, EpisodeRecord& rec,
+            InstanceState* shared) const override {
     const size_t i = static_cast<size_t>(inst.index);
     const Variant x = Decode(variant);
     DebateGame game;
@@ -109,6 +123,7 @@ class DebateProtocol : public Protocol {
     pos.game = &game;
     pos.image = task_.data().image(i);
     pos.nonzero = &task_.Nonzero(i);
+    if (shared) pos.cache = &static_cast<ImageCache*>(shared)->cache;
 
     int turn_idx = 0;
     if (game.precommit) {
@@ -208,6 +223,7 @@ void RegisterDebateProtocol(Registries& registries) {
         o.first = node.Enum("first", o.first, {"honest", "liar", "both"});
         o.lies = node.Enum("lies", o.lies, {"all", "random"});
         o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
+        o.shared_cache = node.Bool("shared_cache", o.shared_cache);
         ImageTask& image_task = RequireImageTask(node, task);
         SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
         auto honest = MakeDebater(node, "honest", reg);

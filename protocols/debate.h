@@ -46,6 +46,10 @@ struct DebatePosition {
   const uint8_t* image = nullptr;
   const std::vector<int>* nonzero = nullptr;  // ascending
   std::vector<int> revealed;
+  // Judge logits by pixel set, shared by the games of this image (the
+  // debate protocol's per-image state), or nullptr. Debaters may read and
+  // fill it; it holds logits of the judge they are given.
+  PixelSetCache* cache = nullptr;
 
   bool Terminal() const;
   DebateRole ToMove() const { return game->Mover(static_cast<int>(revealed.size())); }

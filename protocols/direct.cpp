@@ -26,7 +26,8 @@ class DirectProtocol : public Protocol {
   std::string name() const override { return "direct"; }
   void Open(StageContext&) override {}
 
-  void Play(const TaskInstance& inst, int, Rng& rng, EpisodeRecord& rec) const override {
+  void Play(const TaskInstance& inst, int, Rng& rng, EpisodeRecord& rec,
+            InstanceState*) const override {
     const size_t i = static_cast<size_t>(inst.index);
     const uint8_t* image = task_.data().image(i);
     const std::vector<int> revealed = SampleRevealed(task_.Nonzero(i), options_.pixels, rng);

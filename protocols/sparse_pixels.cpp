@@ -36,6 +36,48 @@ std::vector<int> SampleRevealed(const std::vector<int>& nonzero, int k, Rng& rng
   return pool;
 }
 
+namespace {
+
+// Zobrist codes: two independent 64-bit codes per pixel from a fixed seed.
+struct ZobristCodes {
+  uint64_t a[kImagePixels], b[kImagePixels];
+  ZobristCodes() {
+    for (int p = 0; p < kImagePixels; ++p) {
+      a[p] = Mix64(0x5a0b1e57ULL * 2 + static_cast<uint64_t>(p) * 2);
+      b[p] = Mix64(0x5a0b1e57ULL * 2 + static_cast<uint64_t>(p) * 2 + 1 + (1ULL << 40));
+    }
+  }
+};
+const ZobristCodes& Codes() {
+  static const ZobristCodes codes;
+  return codes;
+}
+
+}  // namespace
+
+PixelSetCache::Key PixelSetCache::Toggle(Key key, int pixel) {
+  const ZobristCodes& z = Codes();
+  key.a ^= z.a[pixel];
+  key.b ^= z.b[pixel];
+  return key;
+}
+
+PixelSetCache::Key PixelSetCache::Of(const int* pixels, int n) {
+  Key key;
+  for (int i = 0; i < n; ++i) key = Toggle(key, pixels[i]);
+  return key;
+}
+
+const Logits* PixelSetCache::Find(const Key& key) {
+  auto it = map_.find(key);
+  if (it == map_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  return &it->second;
+}
+
 int ArgMax(const Logits& logits) {
   int best = 0;
   for (int c = 1; c < kNumClasses; ++c)

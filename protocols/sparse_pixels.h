@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/dataset.h"
@@ -54,6 +55,40 @@ class SparseImageJudge : public Judge {
                       std::vector<Logits>* out) const = 0;
   // A session on `image` (which must outlive it) with nothing revealed.
   virtual std::unique_ptr<SparseJudgeSession> NewSession(const uint8_t* image) const = 0;
+};
+
+// Judge logits for one image, by unordered set of revealed pixels: the same
+// set reached in a different order is the same entry. The games of one image
+// share one (27 in the paper's precommit evaluation), through
+// DebatePosition::cache. Keys are 128-bit Zobrist hashes (the XOR of a fixed
+// random code per pixel), updated in O(1) as pixels are revealed; two
+// different sets collide with probability about n^2 / 2^128. Not
+// thread-safe: one worker plays all games of an image.
+class PixelSetCache {
+ public:
+  struct Key {
+    uint64_t a = 0, b = 0;
+    bool operator==(const Key& o) const { return a == o.a && b == o.b; }
+  };
+  // The key of the empty set.
+  static Key Empty() { return {}; }
+  // `key` with `pixel` added (or removed: the code is its own inverse).
+  static Key Toggle(Key key, int pixel);
+  static Key Of(const int* pixels, int n);
+
+  // The stored logits of `key`, or nullptr. Counts a hit or a miss.
+  const Logits* Find(const Key& key);
+  void Insert(const Key& key, const Logits& logits) { map_.emplace(key, logits); }
+  size_t size() const { return map_.size(); }
+  int64_t hits() const { return hits_; }
+  int64_t misses() const { return misses_; }
+
+ private:
+  struct Hash {
+    size_t operator()(const Key& k) const { return static_cast<size_t>(k.a); }
+  };
+  std::unordered_map<Key, Logits, Hash> map_;
+  int64_t hits_ = 0, misses_ = 0;
 };
 
 // Options of the sparse-pixel tasks ("mnist", "fashion_mnist").

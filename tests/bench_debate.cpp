@@ -7,7 +7,9 @@
 // Prints rollouts/s, judge evaluations/s, games per hour and ratios to 1.
 //
 //   bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] [--games 4]
-//                [--images 20]
+//                [--mcts-images 2] [--images 20] [--threads 2] [--only 1234]
+// Games run on --threads workers, one image per worker at a time (as the
+// debate protocol plays them), so the figures are for the whole machine.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +20,7 @@
 
 #include "agents/agents.h"
 #include "engine/dataset.h"
+#include "engine/scheduler.h"
 #include "judges/judges.h"
 #include "protocols/debate.h"
 
@@ -82,37 +85,49 @@ struct Result {
   int64_t games = 0;
 };
 
-// Plays `games` games per image (lies 0.., honest first), both players `agent`.
+// Plays `games_per_image` games on each of `images` images (lies 0.., honest
+// first), both players `agent`, on `threads` workers; like the debate
+// protocol, one worker plays all games of an image, sharing one cache.
 Result Play(const PixelDebater& agent, const SparseImageJudge& base, const ImageDataset& data,
             const std::vector<std::vector<int>>& nonzero, int images, int games_per_image,
-            int pixels) {
+            int pixels, int threads) {
   CountingJudge judge(base);
-  Result r;
+  std::atomic<int64_t> moves{0}, wins{0};
+  std::vector<int64_t> items(images);
+  for (int i = 0; i < images; ++i) items[i] = i;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < images; ++i) {
-    for (int g = 0; g < games_per_image; ++g) {
-      DebateGame game;
-      game.pixels = pixels;
-      game.precommit = true;
-      game.honest_first = true;
-      game.truth = data.labels[i];
-      game.lie = g < game.truth ? g : g + 1;
-      DebatePosition pos;
-      pos.game = &game;
-      pos.image = data.image(i);
-      pos.nonzero = &nonzero[i];
-      Rng rng(DeriveSeed(1, "bench", static_cast<uint64_t>(i * 16 + g)));
-      while (!pos.Terminal()) {
-        pos.revealed.push_back(agent.ChooseMove(pos, judge, rng));
-        ++r.moves;
-      }
-      std::vector<Logits> l;
-      base.Logits({pos.Query()}, &l);
-      r.honest_wins += game.HonestWins(l[0]);
-      ++r.games;
-    }
-  }
+  ParallelFor(
+      items, threads,
+      [&](int64_t i) {
+        PixelSetCache cache;
+        for (int g = 0; g < games_per_image; ++g) {
+          DebateGame game;
+          game.pixels = pixels;
+          game.precommit = true;
+          game.honest_first = true;
+          game.truth = data.labels[i];
+          game.lie = g < game.truth ? g : g + 1;
+          DebatePosition pos;
+          pos.game = &game;
+          pos.image = data.image(i);
+          pos.nonzero = &nonzero[i];
+          pos.cache = &cache;
+          Rng rng(DeriveSeed(1, "bench", static_cast<uint64_t>(i * 16 + g)));
+          while (!pos.Terminal()) {
+            pos.revealed.push_back(agent.ChooseMove(pos, judge, rng));
+            ++moves;
+          }
+          std::vector<Logits> l;
+          base.Logits({pos.Query()}, &l);
+          wins += game.HonestWins(l[0]);
+        }
+      },
+      [] { return false; });
+  Result r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.moves = moves;
+  r.honest_wins = wins;
+  r.games = static_cast<int64_t>(images) * games_per_image;
   r.evaluations = judge.evaluations.load();
   return r;
 }
@@ -121,7 +136,8 @@ Result Play(const PixelDebater& agent, const SparseImageJudge& base, const Image
 
 int main(int argc, char** argv) {
   std::string judge_path;
-  int pixels = 6, rollouts = 1000, games = 4, images = 20;
+  int pixels = 6, rollouts = 1000, games = 4, mcts_images = 2, images = 20, threads = 2;
+  std::string only;  // variant numbers to run, e.g. "34" (profiling); all by default
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--judge") judge_path = argv[i + 1];
@@ -129,6 +145,9 @@ int main(int argc, char** argv) {
     else if (a == "--rollouts") rollouts = std::atoi(argv[i + 1]);
     else if (a == "--games") games = std::atoi(argv[i + 1]);
     else if (a == "--images") images = std::atoi(argv[i + 1]);
+    else if (a == "--mcts-images") mcts_images = std::atoi(argv[i + 1]);
+    else if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--only") only = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -137,7 +156,7 @@ int main(int argc, char** argv) {
   if (judge_path.empty()) {
     std::fprintf(stderr,
                  "usage: bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] "
-                 "[--games 4] [--images 20]\n");
+                 "[--games 4] [--mcts-images 2] [--images 20] [--threads 2] [--only 1234]\n");
     return 2;
   }
   // The baselines use torch for every judge call, as the Python peers do.
@@ -146,8 +165,9 @@ int main(int argc, char** argv) {
   const ImageDataset data = LoadMnist(DefaultMnistDir(), "test");
   const std::vector<std::vector<int>> nonzero = NonzeroPixelsOf(data);
 
-  std::printf("bench_debate  pixels=%d rollouts/move=%d, 1 thread, MNIST test images, "
-              "precommit, honest first\n", pixels, rollouts);
+  std::printf("bench_debate  pixels=%d rollouts/move=%d, %d worker threads (1 intra-op "
+              "thread each), MNIST test images, precommit, honest first; MCTS: %d games on "
+              "each of %d images\n", pixels, rollouts, threads, games, mcts_images);
   struct Variant {
     const char* label;
     nlohmann::json options;
@@ -161,18 +181,21 @@ int main(int argc, char** argv) {
       {"3. mcts, incremental session + cache",
        {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "session"}, {"cache", true}}, judge.get()},
   };
+  auto wanted = [&](char n) { return only.empty() || only.find(n) != std::string::npos; };
   double base_rate = 0;
   for (const Variant& v : variants) {
+    if (!wanted(v.label[0])) continue;
     const auto agent = MakeDebater(v.options);
-    const Result r = Play(*agent, *v.judge, data, nonzero, 1, games, pixels);
+    const Result r = Play(*agent, *v.judge, data, nonzero, mcts_images, games, pixels, threads);
     const double rollouts_s = r.moves * static_cast<double>(rollouts) / r.seconds;
     if (base_rate == 0) base_rate = rollouts_s;
     std::printf("%-52s %9.0f rollouts/s %9.0f judge evals/s %7.1f games/h  x%.1f\n", v.label,
                 rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
                 rollouts_s / base_rate);
   }
+  if (!wanted('4')) return 0;
   const auto greedy = MakeDebater({{"name", "greedy"}});
-  const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels);
+  const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels, threads);
   std::printf("4. greedy precommit evaluation, 9 lies, one order: %.4f s per image "
               "(%d images), %0.f judge evals/s, honest wins %.1f%%\n",
               g.seconds / images, images, g.evaluations / g.seconds,

@@ -74,7 +74,7 @@ std::unique_ptr<Agent> MakeAgent(const std::string& json_text) {
   return agent;
 }
 
-int FirstMove(const Agent& agent, uint64_t seed) {
+int FirstMove(const Agent& agent, uint64_t seed, PixelSetCache* cache = nullptr) {
   static std::vector<uint8_t> image = [] {
     std::vector<uint8_t> im(kImagePixels, 0);
     for (int p : {A, B, C, D}) im[p] = 255;
@@ -91,6 +91,7 @@ int FirstMove(const Agent& agent, uint64_t seed) {
   pos.game = &game;
   pos.image = image.data();
   pos.nonzero = &nonzero;
+  pos.cache = cache;
   TableJudge judge;
   Rng rng(seed);
   return dynamic_cast<const PixelDebater&>(agent).ChooseMove(pos, judge, rng);
@@ -130,4 +131,46 @@ TEST_CASE("Agent options are checked", "[mcts]") {
                     Catch::Contains("rolouts: unknown key"));
   CHECK_THROWS_WITH(MakeAgent(R"({"name": "alphazero"})"),
                     Catch::Contains("unknown agent 'alphazero'; known: greedy, mcts, random"));
+}
+
+TEST_CASE("Pixel-set cache keys ignore order and tell sets apart", "[cache]") {
+  const std::vector<int> abc{A, B, C}, cba{C, B, A};
+  CHECK(PixelSetCache::Of(abc.data(), 3) == PixelSetCache::Of(cba.data(), 3));
+  CHECK(PixelSetCache::Toggle(PixelSetCache::Toggle(PixelSetCache::Of(abc.data(), 3), D), D) ==
+        PixelSetCache::Of(abc.data(), 3));
+  // Every subset of 8 pixels has its own key.
+  const int pixels[8] = {0, 1, 27, 28, 400, 401, 782, 783};
+  std::set<std::pair<uint64_t, uint64_t>> keys;
+  for (int mask = 0; mask < 256; ++mask) {
+    PixelSetCache::Key k = PixelSetCache::Empty();
+    for (int i = 0; i < 8; ++i)
+      if (mask >> i & 1) k = PixelSetCache::Toggle(k, pixels[i]);
+    keys.insert({k.a, k.b});
+  }
+  CHECK(keys.size() == 256);
+  PixelSetCache cache;
+  const Logits l = TableLogits({A, B});
+  cache.Insert(PixelSetCache::Of(abc.data(), 2), l);
+  const std::vector<int> ba{B, A};
+  REQUIRE(cache.Find(PixelSetCache::Of(ba.data(), 2)) != nullptr);
+  CHECK(*cache.Find(PixelSetCache::Of(ba.data(), 2)) == l);
+  CHECK(cache.Find(PixelSetCache::Of(abc.data(), 3)) == nullptr);
+  CHECK(cache.hits() == 2);
+  CHECK(cache.misses() == 1);
+}
+
+TEST_CASE("Cached and uncached searches make the same moves", "[mcts][cache]") {
+  const auto cached = MakeAgent(R"({"name": "mcts", "rollouts": 300})");
+  const auto uncached = MakeAgent(R"({"name": "mcts", "rollouts": 300, "cache": false})");
+  const auto forward = MakeAgent(R"({"name": "mcts", "rollouts": 300, "evaluator": "forward"})");
+  PixelSetCache shared;  // as the debate protocol shares one per image
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    const int move = FirstMove(*uncached, seed);
+    CHECK(FirstMove(*cached, seed) == move);
+    CHECK(FirstMove(*forward, seed) == move);
+    CHECK(FirstMove(*cached, seed, &shared) == move);  // warm after the first seed
+  }
+  // The shared cache was used: the table game has only 11 pixel sets.
+  CHECK(shared.size() <= 11);
+  CHECK(shared.hits() > 100);
 }

@@ -52,19 +52,20 @@ int WaitStatus(pid_t pid) {
   return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
 }
 
-long CountEpisodes(const std::string& db) {
+long CountEpisodes(const std::string& db, const std::string& stage = "direct_k4") {
   try {
-    return std::stol(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'direct_k4'"));
+    return std::stol(
+        QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = '" + stage + "'"));
   } catch (const std::exception&) {
     return 0;  // not created yet
   }
 }
 
 // Waits until the run has committed some but not all episodes, then signals.
-void SignalMidway(pid_t pid, const std::string& db, int sig) {
+void SignalMidway(pid_t pid, const std::string& db, int sig, const std::string& stage) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (CountEpisodes(db) >= 50) break;
+    if (CountEpisodes(db, stage) >= 50) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill(pid, sig);
@@ -72,10 +73,11 @@ void SignalMidway(pid_t pid, const std::string& db, int sig) {
 
 // Starts tiny_episodes.json on `db`, sends `sig` once some episodes are
 // committed, and returns the exit status.
-int RunAndSignal(const TempDir& dir, const std::string& db, int sig) {
-  const pid_t pid =
-      Spawn({"run", ConfigPath("tiny_episodes.json"), "--db", db}, dir / "run.log");
-  SignalMidway(pid, db, sig);
+int RunAndSignal(const TempDir& dir, const std::string& db, int sig,
+                 const std::string& config = "tiny_episodes.json",
+                 const std::string& stage = "direct_k4") {
+  const pid_t pid = Spawn({"run", ConfigPath(config), "--db", db}, dir / "run.log");
+  SignalMidway(pid, db, sig, stage);
   return WaitStatus(pid);
 }
 
@@ -302,4 +304,38 @@ TEST_CASE("Greedy debate lifts the weak judge above its accuracy alone", "[pipel
   const double alone = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'judge_alone'"));
   const double debate = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'debate'"));
   CHECK(debate > alone + 0.15);
+}
+
+TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 workers and after Ctrl-C + resume", "[pipeline][debate]") {
+  auto run = [](const std::string& name, const std::vector<std::string>& extra) {
+    TempDir dir(name);
+    const std::string db = CopyFixture(dir);
+    std::vector<std::string> args{"run", ConfigPath("tiny_mcts_debate.json"), "--db", db};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult r = RunOversight(args);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    return EpisodeFingerprints(db, "debate");
+  };
+  const auto two = run("mcts-2", {"--threads", "2"});
+  // 6 images x 9 lies x 2 orders.
+  REQUIRE(two.size() == 108);
+  CHECK(run("mcts-1", {"--threads", "1"}) == two);
+  // Without the shared cache the search makes the same moves: the cache
+  // only saves judge calls.
+  CHECK(run("mcts-nocache", {"--set", "stages[0].protocol.shared_cache=false"}) == two);
+
+  // Interrupted part-way through an image, then resumed: the image's games
+  // are replayed to rebuild its cache, and nothing is logged twice.
+  TempDir dir("mcts-sigint");
+  const std::string db = CopyFixture(dir);
+  REQUIRE(RunAndSignal(dir, db, SIGINT, "tiny_mcts_debate.json", "debate") == 130);
+  const long partial = CountEpisodes(db, "debate");
+  CHECK(partial > 0);
+  CHECK(partial < 108);
+  const CommandResult r =
+      RunOversight({"run", ConfigPath("tiny_mcts_debate.json"), "--db", db, "--resume"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(EpisodeFingerprints(db, "debate") == two);
 }
