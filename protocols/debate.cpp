@@ -10,6 +10,14 @@
 //              pixel set (default true; the engine then plays an image's
 //              games in one worker, in variant order)
 // Variant v of an image: order = v % orders, then lie index, then seed.
+//
+// Protocol "consultancy" (the baseline): one agent, the consultant, claims a
+// label and reveals all k pixels for it; the judge accepts the claim if its
+// logit is the highest. Two variants per image (and seed): an honest
+// consultant (#consultant=honest) and a lying one (#consultant=liar, a lie
+// drawn from the episode's RNG). Options: pixels, seeds, shared_cache and
+// consultant (an agent, as honest/liar above). verdict "accept" / "reject";
+// correct = an honest claim accepted or a lie rejected.
 #include "protocols/debate.h"
 
 #include <algorithm>
@@ -28,19 +36,32 @@ const char* DebateRoleName(DebateRole role) {
 }
 
 DebateRole DebateGame::Mover(int t) const {
+  if (consultancy) return consultant;
   const bool first = t % 2 == 0;
   return first == honest_first ? DebateRole::kHonest : DebateRole::kLiar;
 }
 
-float DebateGame::HonestMargin(const Logits& l) const {
-  if (precommit) return l[truth] - l[lie];
+namespace {
+// logit[label] - the highest other logit.
+float MarginOver(const Logits& l, int label) {
   float best_other = -std::numeric_limits<float>::infinity();
   for (int c = 0; c < kNumClasses; ++c)
-    if (c != truth) best_other = std::max(best_other, l[c]);
-  return l[truth] - best_other;
+    if (c != label) best_other = std::max(best_other, l[c]);
+  return l[label] - best_other;
+}
+}  // namespace
+
+float DebateGame::HonestMargin(const Logits& l) const {
+  if (consultancy) {
+    const float m = MarginOver(l, Claim());
+    return consultant == DebateRole::kHonest ? m : -m;
+  }
+  if (precommit) return l[truth] - l[lie];
+  return MarginOver(l, truth);
 }
 
 int DebateGame::Decision(const Logits& l) const {
+  if (consultancy) return HonestWins(l) == (consultant == DebateRole::kHonest) ? 1 : 0;
   if (precommit) return HonestWins(l) ? truth : lie;
   return ArgMax(l);
 }
@@ -67,6 +88,7 @@ struct DebateOptions {
   std::string lies = "all";    // "all" (precommit only) or "random"
   int seeds = 1;               // the paper's adjusted figures use 3
   bool shared_cache = true;    // see the file comment
+  bool consultancy = false;    // protocol "consultancy" (see below)
 };
 
 struct ImageCache : InstanceState {
@@ -83,9 +105,13 @@ class DebateProtocol : public Protocol {
     debaters_[1] = dynamic_cast<PixelDebater*>(liar_owner_.get());
     orders_ = o_.first == "both" ? 2 : 1;
     lies_ = (o_.precommit && o_.lies == "all") ? kNumClasses - 1 : 1;
+    if (o_.consultancy) {  // variant order = honest, lying consultant
+      orders_ = 2;
+      lies_ = 1;
+    }
   }
 
-  std::string name() const override { return "debate"; }
+  std::string name() const override { return o_.consultancy ? "consultancy" : "debate"; }
   void Open(StageContext& ctx) override {
     honest_owner_->Open(ctx);
     liar_owner_->Open(ctx);
@@ -99,7 +125,8 @@ class DebateProtocol : public Protocol {
 
   std::string VariantName(int v) const override {
     const Variant x = Decode(v);
-    std::string s = std::string("#first=") + (x.honest_first ? "honest" : "liar");
+    std::string s = std::string(o_.consultancy ? "#consultant=" : "#first=") +
+                    (x.honest_first ? "honest" : "liar");
     if (lies_ > 1) s += ",lie_index=" + std::to_string(x.lie_index);
     if (o_.seeds > 1) s += ",seed=" + std::to_string(x.seed);
     return s;
@@ -114,7 +141,9 @@ class DebateProtocol : public Protocol {
     game.precommit = o_.precommit;
     game.honest_first = x.honest_first;
     game.truth = task_.data().labels[i];
-    if (o_.precommit) {
+    game.consultancy = o_.consultancy;
+    game.consultant = x.honest_first ? DebateRole::kHonest : DebateRole::kLiar;
+    if (o_.precommit || o_.consultancy) {
       // Lie index j in 0..8 names the j-th label other than the truth.
       const int j = lies_ > 1 ? x.lie_index : static_cast<int>(UniformInt(rng, kNumClasses - 1));
       game.lie = j < game.truth ? j : j + 1;
@@ -126,16 +155,11 @@ class DebateProtocol : public Protocol {
     if (shared) pos.cache = &static_cast<ImageCache*>(shared)->cache;
 
     int turn_idx = 0;
-    if (game.precommit) {
-      for (DebateRole role : {game.Mover(0), game.Mover(1)}) {
-        TurnRecord t;
-        t.idx = turn_idx++;
-        t.role = DebateRoleName(role);
-        t.agent = Debater(role).name();
-        t.action = "{\"claim\":" +
-                   std::to_string(role == DebateRole::kHonest ? game.truth : game.lie) + "}";
-        rec.turns.push_back(std::move(t));
-      }
+    if (game.consultancy) {
+      rec.turns.push_back(ClaimTurn(turn_idx++, game, game.consultant));
+    } else if (game.precommit) {
+      for (DebateRole role : {game.Mover(0), game.Mover(1)})
+        rec.turns.push_back(ClaimTurn(turn_idx++, game, role));
     }
     while (!pos.Terminal()) {
       const DebateRole role = pos.ToMove();
@@ -163,15 +187,26 @@ class DebateProtocol : public Protocol {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     j.judge = judge_.name();
     j.judge_kind = judge_.kind();
-    j.verdict = std::to_string(decision);
     const auto p = Softmax(l);
-    j.confidence = game.precommit ? p[decision] / (p[game.truth] + p[game.lie]) : p[decision];
     nlohmann::json detail{{"logits", l}, {"honest_margin", game.HonestMargin(l)},
                           {"winner", honest_wins ? "honest" : "liar"}};
-    if (game.precommit) detail["claims"] = {{"honest", game.truth}, {"liar", game.lie}};
+    if (game.consultancy) {
+      // verdict: accept / reject; confidence: the judge's probability of
+      // the claim (accept) or of the other labels (reject).
+      const bool accepted = decision == 1;
+      j.verdict = accepted ? "accept" : "reject";
+      j.confidence = accepted ? p[game.Claim()] : 1 - p[game.Claim()];
+      detail["claim"] = game.Claim();
+      detail["consultant"] = DebateRoleName(game.consultant);
+      rec.outcome = j.verdict;
+    } else {
+      j.verdict = std::to_string(decision);
+      j.confidence = game.precommit ? p[decision] / (p[game.truth] + p[game.lie]) : p[decision];
+      if (game.precommit) detail["claims"] = {{"honest", game.truth}, {"liar", game.lie}};
+      rec.outcome = honest_wins ? "honest" : "liar";
+    }
     j.detail = detail.dump();
     rec.judgements.push_back(std::move(j));
-    rec.outcome = honest_wins ? "honest" : "liar";
     rec.correct = honest_wins ? 1 : 0;
   }
 
@@ -191,6 +226,17 @@ class DebateProtocol : public Protocol {
     return x;
   }
   const PixelDebater& Debater(DebateRole r) const { return *debaters_[static_cast<int>(r)]; }
+
+  // The turn in which `role` states its label.
+  TurnRecord ClaimTurn(int idx, const DebateGame& game, DebateRole role) const {
+    TurnRecord t;
+    t.idx = idx;
+    t.role = DebateRoleName(role);
+    t.agent = Debater(role).name();
+    t.action = "{\"claim\":" +
+               std::to_string(role == DebateRole::kHonest ? game.truth : game.lie) + "}";
+    return t;
+  }
 
   DebateOptions o_;
   ImageTask& task_;
@@ -230,6 +276,21 @@ void RegisterDebateProtocol(Registries& registries) {
         auto liar = MakeDebater(node, "liar", reg);
         return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
                                                 std::move(liar));
+      });
+  registries.protocols.Add(
+      "consultancy", [](const ConfigNode& node, const Registries& reg, Task& task, Judge* judge) {
+        DebateOptions o;
+        o.consultancy = true;
+        o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
+        o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
+        o.shared_cache = node.Bool("shared_cache", o.shared_cache);
+        ImageTask& image_task = RequireImageTask(node, task);
+        SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
+        // One agent plays both the honest and the lying consultant.
+        auto honest = MakeDebater(node, "consultant", reg);
+        auto lying = MakeDebater(node, "consultant", reg);
+        return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
+                                                std::move(lying));
       });
 }
 

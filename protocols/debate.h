@@ -19,13 +19,22 @@ namespace oversight {
 enum class DebateRole { kHonest = 0, kLiar = 1 };
 const char* DebateRoleName(DebateRole role);  // "honest" / "liar"
 
-// The fixed facts of one game.
+// The fixed facts of one game. Consultancy (the baseline) is the same game
+// with one player: the consultant, honest (claiming the truth) or lying
+// (claiming `lie`), makes every reveal; the judge accepts the claim if its
+// logit is the highest of the 10. The honest margin is the claim's margin
+// over the best other label when the consultant is honest, and minus that
+// when it lies, so > 0 still means the judge sided with the truth (an honest
+// claim accepted or a lie rejected; an exact tie goes against the truth, as
+// in debate).
 struct DebateGame {
   int pixels = 6;          // k: reveals in total
   bool precommit = true;   // labels stated first
   bool honest_first = true;
   int truth = 0;           // the honest claim
   int lie = -1;            // the liar's claim; -1 without precommit
+  bool consultancy = false;
+  DebateRole consultant = DebateRole::kHonest;  // consultancy only
 
   // Who reveals the t-th pixel (t = 0, 1, ...).
   DebateRole Mover(int t) const;
@@ -34,9 +43,12 @@ struct DebateGame {
   // logit[truth] - max over other labels.
   float HonestMargin(const Logits& logits) const;
   bool HonestWins(const Logits& logits) const { return HonestMargin(logits) > 0; }
-  // The judge's decision as logged: the winning claim (precommit) or the
-  // argmax label (no precommit).
+  // The judge's decision as logged: the winning claim (precommit), the
+  // argmax label (no precommit), or 1 / 0 for accepting / rejecting the
+  // consultant's claim.
   int Decision(const Logits& logits) const;
+  // The consultant's claim (consultancy).
+  int Claim() const { return consultant == DebateRole::kHonest ? truth : lie; }
 };
 
 // A position: the image (which debaters see), its legal reveals and what has

@@ -80,3 +80,32 @@ TEST_CASE("No precommit: argmax over all labels, any wrong answer is a liar win"
   CHECK_FALSE(g.HonestWins(other_label));
   CHECK(g.Decision(other_label) == 7);
 }
+
+TEST_CASE("Consultancy: one player moves; the claim is accepted if its logit is the highest", "[debate]") {
+  DebateGame g;
+  g.consultancy = true;
+  g.truth = 2;
+  g.lie = 7;
+  g.consultant = DebateRole::kLiar;
+  CHECK(g.Mover(0) == DebateRole::kLiar);
+  CHECK(g.Mover(1) == DebateRole::kLiar);
+  CHECK(g.Claim() == 7);
+  // The lie is the highest logit: accepted, the truth loses.
+  Logits l = MakeLogits({0, 0, 3, 0, 0, 0, 0, 4, 0, 0});
+  CHECK(g.Decision(l) == 1);
+  CHECK_FALSE(g.HonestWins(l));
+  CHECK(g.HonestMargin(l) == Approx(-1));
+  // Another label (not the truth) beats the lie: rejected, the truth wins.
+  l = MakeLogits({5, 0, 3, 0, 0, 0, 0, 4, 0, 0});
+  CHECK(g.Decision(l) == 0);
+  CHECK(g.HonestWins(l));
+  // An honest consultant must top all nine others.
+  g.consultant = DebateRole::kHonest;
+  CHECK(g.Mover(3) == DebateRole::kHonest);
+  CHECK(g.Claim() == 2);
+  CHECK(g.Decision(l) == 0);
+  CHECK_FALSE(g.HonestWins(l));
+  l = MakeLogits({1, 0, 3, 0, 0, 0, 0, 2.5f, 0, 0});
+  CHECK(g.Decision(l) == 1);
+  CHECK(g.HonestMargin(l) == Approx(0.5));
+}

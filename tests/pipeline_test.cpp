@@ -304,6 +304,25 @@ TEST_CASE("Greedy debate lifts the weak judge above its accuracy alone", "[pipel
   const double alone = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'judge_alone'"));
   const double debate = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'debate'"));
   CHECK(debate > alone + 0.15);
+
+  // Consultancy: 20 images x (honest, lying consultant), one claim turn then
+  // 6 reveals by the consultant; correct = honest accepted or lie rejected.
+  CHECK(QueryOne(db, "SELECT group_concat(n) FROM (SELECT count(*) n FROM episodes WHERE "
+                     "stage = 'consultancy' GROUP BY instance LIKE '%#consultant=liar')") == "20,20");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE stage = 'consultancy' AND "
+                     "(SELECT group_concat(DISTINCT role) FROM turns WHERE episode_id = e.id) != "
+                     "substr(e.instance, instr(e.instance, '=') + 1)") == "0");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e JOIN judgements j ON j.episode_id = e.id "
+                     "WHERE e.stage = 'consultancy' AND (e.outcome != j.verdict OR e.correct != "
+                     "((j.verdict = 'accept') = (e.instance LIKE '%#consultant=honest')) OR "
+                     "(json_extract(j.detail, '$.claim') = e.truth) != (e.instance LIKE '%#consultant=honest'))") == "0");
+  const double lies_accepted = std::stod(QueryOne(db, "SELECT avg(outcome = 'accept') FROM episodes WHERE "
+                                                      "stage = 'consultancy' AND instance LIKE '%#consultant=liar'"));
+  const double consultancy = std::stod(QueryOne(db, "SELECT avg(correct) FROM episodes WHERE stage = 'consultancy'"));
+  INFO("lies accepted " << lies_accepted << ", consultancy " << consultancy << ", debate " << debate);
+  // A greedy liar talks the weak judge into its lie often; debate beats it.
+  CHECK(lies_accepted > 0.3);
+  CHECK(debate > consultancy + 0.1);
 }
 
 TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 workers and after Ctrl-C + resume", "[pipeline][debate]") {
