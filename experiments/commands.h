@@ -60,9 +60,21 @@ int RunQueryCommand(const std::string& db_path, const std::string& sql,
 // stage has a non-NULL `correct`) or "json" (one object; see report.cpp for
 // the keys). All figures come from one read transaction, so a report of a
 // running experiment is a consistent snapshot.
+// Experiments with debate stages also get Irving et al.'s Table 2 in
+// markdown (DebateTableMarkdown); `lie_rule` ("majority" or "mean") is its
+// per-lie rule over seeds.
 int RunReportCommand(const std::string& db_path, int64_t experiment_id,
                      const std::string& format, std::ostream& out,
-                     std::ostream& err);
+                     std::ostream& err, const std::string& lie_rule = "majority");
+
+// Markdown section "Debate (Irving et al. 2018, Table 2)" for experiment
+// `experiment_id`: per pixels and first mover, the judge alone, honest wins
+// without and with precommit (per image over all lies, each with the 95%
+// Wilson interval and the count, the paper's value beside for MNIST), and
+// the unadjusted single-seed figures when stages played several seeds.
+// Empty when the experiment has no debate episodes. Throws
+// std::runtime_error on an SQLite error (debate_table.cpp).
+std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::string& lie_rule);
 
 // ---- Shared by query.cpp and report.cpp (defined in query.cpp) ----
 

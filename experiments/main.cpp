@@ -1,7 +1,7 @@
 // oversight: the command line.
 //   oversight run CONFIG [--db PATH] [--resume] [--threads N] [--set a.b=VALUE ...]
 //   oversight query --db PATH "SQL" [--format table|csv|json]
-//   oversight report --db PATH [--experiment ID] [--format md|json]
+//   oversight report --db PATH [--experiment ID] [--format md|json] [--lie-rule majority|mean]
 // Exit status: 0 success, 2 bad input (usage, config, data), 1 runtime
 // failure, 130 interrupted by Ctrl-C (the experiment is marked interrupted and
 // `run --resume` completes it).
@@ -93,6 +93,12 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--format", report_format, "md or json")
       ->check(CLI::IsMember({"md", "json"}))
       ->default_val("md");
+  std::string lie_rule;
+  report_cmd
+      ->add_option("--lie-rule", lie_rule,
+                   "Debate table: a lie wins by the majority of its seeds or by their mean logits")
+      ->check(CLI::IsMember({"majority", "mean"}))
+      ->default_val("majority");
 
   try {
     app.parse(argc, argv);
@@ -104,7 +110,8 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return Run(config_path, run, sets);
     if (*query_cmd) return RunQueryCommand(db, sql, format, std::cout, std::cerr);
-    if (*report_cmd) return RunReportCommand(db, experiment, report_format, std::cout, std::cerr);
+    if (*report_cmd) return RunReportCommand(db, experiment, report_format, std::cout, std::cerr,
+                                              lie_rule);
   } catch (const ConfigError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -314,6 +314,7 @@ std::string Join(const std::vector<std::string>& items, const char* sep) {
 
 void WriteMarkdown(const std::string& db_path,
                    const std::vector<ExperimentSummary>& experiments,
+                   const std::map<int64_t, std::string>& debate_tables,
                    std::ostream& out) {
   out << "# Oversight Lab report: " << Md(db_path) << "\n";
   if (experiments.empty()) {
@@ -348,6 +349,8 @@ void WriteMarkdown(const std::string& db_path,
             << " |\n";
       }
     }
+
+    if (debate_tables.count(e.id)) out << debate_tables.at(e.id);
 
     out << "\n### Metrics\n\n";
     bool any_metric = false;
@@ -438,13 +441,16 @@ void WriteJson(const std::string& db_path,
 
 int RunReportCommand(const std::string& db_path, int64_t experiment_id,
                      const std::string& format, std::ostream& out,
-                     std::ostream& err) {
+                     std::ostream& err, const std::string& lie_rule) {
   auto fail = [&](int code, const std::string& what) {
     err << "oversight report: " << db_path << ": " << what << '\n';
     return code;
   };
   if (format != "md" && format != "json") {
     return fail(2, "unknown --format '" + format + "'; expected md or json");
+  }
+  if (lie_rule != "majority" && lie_rule != "mean") {
+    return fail(2, "unknown --lie-rule '" + lie_rule + "'; expected majority or mean");
   }
 
   std::string open_error;
@@ -456,6 +462,7 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
   }
 
   std::vector<ExperimentSummary> experiments;
+  std::map<int64_t, std::string> debate_tables;
   try {
     // One read transaction: every figure comes from the same snapshot even
     // while an experiment is writing. Nothing to commit; closing ends it.
@@ -465,6 +472,9 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
                                sqlite3_errmsg(db.get())};
     }
     experiments = LoadReport(db.get(), experiment_id);
+    if (format == "md")
+      for (const ExperimentSummary& e : experiments)
+        debate_tables[e.id] = DebateTableMarkdown(db.get(), e.id, lie_rule);
   } catch (const ReportError& e) {
     return fail(e.code, e.what);
   } catch (const std::exception& e) {  // e.g. std::bad_alloc
@@ -473,7 +483,7 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
 
   std::ostringstream buffer;
   if (format == "md") {
-    WriteMarkdown(db_path, experiments, buffer);
+    WriteMarkdown(db_path, experiments, debate_tables, buffer);
   } else {
     WriteJson(db_path, experiments, buffer);
   }

@@ -339,6 +339,32 @@ TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 wor
   const auto two = run("mcts-2", {"--threads", "2"});
   // 6 images x 9 lies x 2 orders.
   REQUIRE(two.size() == 108);
+  {
+    // Table 2 in the report: per order, an image counts for the honest
+    // player only if it won all 9 lies (one seed each).
+    TempDir dir("mcts-report");
+    const std::string db = CopyFixture(dir);
+    REQUIRE(RunOversight({"run", ConfigPath("tiny_mcts_debate.json"), "--db", db}).status == 0);
+    const CommandResult rep = RunOversight({"report", "--db", db});
+    REQUIRE(rep.status == 0);
+    for (const char* first : {"honest", "liar"}) {
+      const std::string wins = QueryOne(
+          db, std::string("SELECT count(*) FROM (SELECT substr(instance, 1, instr(instance, '#') - 1) im, "
+                          "min(correct) ok FROM episodes WHERE stage = 'debate' AND instance LIKE '%#first=") +
+                  first + "%' GROUP BY im) WHERE ok = 1");
+      const double pct = 100.0 * std::stoi(wins) / 6;
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "| 6 | %s | ", first);
+      INFO(rep.out);
+      const size_t row = rep.out.find(cell);
+      REQUIRE(row != std::string::npos);
+      const std::string line = rep.out.substr(row, rep.out.find('\n', row) - row);
+      char rate[32];
+      std::snprintf(rate, sizeof rate, "| %.1f%% [", pct);
+      CHECK_THAT(line, Catch::Contains(rate) && Catch::Contains("n=6 (paper "));
+    }
+    CHECK(RunOversight({"report", "--db", db, "--lie-rule", "median"}).status == 2);
+  }
   CHECK(run("mcts-1", {"--threads", "1"}) == two);
   // Without the shared cache the search makes the same moves: the cache
   // only saves judge calls.
