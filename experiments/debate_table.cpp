@@ -212,51 +212,74 @@ std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::s
                              : "if it wins the majority of its seeds")
       << " (--lie-rule). No precommit: per game. Mean: both orders pooled. "
       << "Cells: rate [95% Wilson interval] n=images (games without precommit). Judge alone: "
-      << "the direct stage with the same pixels, on the same images.\n\n"
+      << "the direct stage with the same pixels, on the same images as the precommit stage. "
+      << "Several precommit stages with the same pixels (e.g. 1 and 3 seeds) get a row group "
+      << "each.\n\n"
       << "| pixels | first mover | judge alone | honest wins, no precommit | honest wins, precommit |"
-      << (any_multi_seed ? " precommit, single seed (unadjusted) |" : "") << "\n"
-      << "| ---: | --- | --- | --- | --- |" << (any_multi_seed ? " --- |" : "") << "\n";
+      << (any_multi_seed ? " precommit, single seed (unadjusted) |" : "") << " precommit stage |\n"
+      << "| ---: | --- | --- | --- | --- |" << (any_multi_seed ? " --- |" : "") << " --- |\n";
   for (int k : pixel_values) {
-    std::set<std::string> images;
-    std::map<std::string, std::vector<const Game*>> pre, nopre;  // by order
+    // One group of rows per precommit stage of k (several: e.g. 1 and 3
+    // seeds on different image sets); the no-precommit column pools the
+    // no-precommit stages of k.
+    std::vector<std::string> pre_stages;
+    std::map<std::string, std::vector<const Game*>> nopre;  // by order
+    std::set<std::string> nopre_images;
     std::string task;
     for (const auto& [name, s] : stages) {
       if (s.pixels != k) continue;
       task = s.task;
+      if (s.precommit) {
+        pre_stages.push_back(name);
+        continue;
+      }
       for (const Game& g : s.games) {
-        images.insert(g.image);
-        (s.precommit ? pre : nopre)[g.honest_first ? "honest" : "liar"].push_back(&g);
+        nopre[g.honest_first ? "honest" : "liar"].push_back(&g);
+        nopre_images.insert(g.image);
       }
     }
-    Count judge;
-    if (alone.count(k))
-      for (const auto& [image, ok] : alone.at(k))
-        if (images.count(image)) judge.Add(ok);
-    Count pre_sum, nopre_sum, single_sum;
-    for (const char* first : {"honest", "liar", "mean"}) {
-      const PaperRow* paper = nullptr;
-      if (task == "mnist")
-        for (const PaperRow& r : kPaper)
-          if (r.pixels == k && std::string(r.first) == first) paper = &r;
-      Count p, np, single;
-      if (std::string(first) == "mean") {
-        p = pre_sum;
-        np = nopre_sum;
-        single = single_sum;
-      } else {
-        p = PrecommitImages(pre[first], lie_rule, false);
-        single = PrecommitImages(pre[first], lie_rule, true);
-        for (const Game* g : nopre[first]) np.Add(g->honest_won);
-        pre_sum.Add(p);
-        nopre_sum.Add(np);
-        single_sum.Add(single);
+    if (pre_stages.empty()) pre_stages.push_back("");
+    for (const std::string& stage : pre_stages) {
+      std::map<std::string, std::vector<const Game*>> pre;  // by order
+      std::set<std::string> images = nopre_images;
+      if (!stage.empty()) {
+        images.clear();
+        for (const Game& g : stages.at(stage).games) {
+          pre[g.honest_first ? "honest" : "liar"].push_back(&g);
+          images.insert(g.image);
+        }
       }
-      const bool first_row = std::string(first) == "honest";
-      out << "| " << k << " | " << first << " | "
-          << (first_row ? Cell(judge, paper ? paper->judge_alone : nullptr) : "") << " | "
-          << Cell(np, paper ? paper->no_precommit : nullptr) << " | "
-          << Cell(p, paper ? paper->precommit : nullptr) << " |"
-          << (any_multi_seed ? " " + Cell(single, nullptr) + " |" : "") << "\n";
+      Count judge;
+      if (alone.count(k))
+        for (const auto& [image, ok] : alone.at(k))
+          if (images.count(image)) judge.Add(ok);
+      Count pre_sum, nopre_sum, single_sum;
+      for (const char* first : {"honest", "liar", "mean"}) {
+        const PaperRow* paper = nullptr;
+        if (task == "mnist")
+          for (const PaperRow& r : kPaper)
+            if (r.pixels == k && std::string(r.first) == first) paper = &r;
+        Count p, np, single;
+        if (std::string(first) == "mean") {
+          p = pre_sum;
+          np = nopre_sum;
+          single = single_sum;
+        } else {
+          p = PrecommitImages(pre[first], lie_rule, false);
+          single = PrecommitImages(pre[first], lie_rule, true);
+          for (const Game* g : nopre[first]) np.Add(g->honest_won);
+          pre_sum.Add(p);
+          nopre_sum.Add(np);
+          single_sum.Add(single);
+        }
+        const bool first_row = std::string(first) == "honest";
+        out << "| " << k << " | " << first << " | "
+            << (first_row ? Cell(judge, paper ? paper->judge_alone : nullptr) : "") << " | "
+            << Cell(np, paper ? paper->no_precommit : nullptr) << " | "
+            << Cell(p, paper ? paper->precommit : nullptr) << " |"
+            << (any_multi_seed ? " " + Cell(single, nullptr) + " |" : "") << " "
+            << (stage.empty() ? "—" : stage) << " |\n";
+      }
     }
   }
   if (any_multi_seed) out << "\nPaper, single seed (unadjusted): 87.7% (6 px), 83.8% (4 px).\n";
