@@ -258,39 +258,39 @@ std::unique_ptr<Agent> MakeDebater(const ConfigNode& parent, const std::string& 
   return agent;
 }
 
+// The options debate and consultancy share, then the protocol with its two
+// players read from `honest_key` and `liar_key` (the same key for the
+// consultant, who plays both roles).
+std::unique_ptr<Protocol> MakeProtocol(DebateOptions o, const ConfigNode& node,
+                                       const Registries& reg, Task& task, Judge* judge,
+                                       const char* honest_key, const char* liar_key) {
+  o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
+  o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
+  o.shared_cache = node.Bool("shared_cache", o.shared_cache);
+  ImageTask& image_task = RequireImageTask(node, task);
+  SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
+  auto honest = MakeDebater(node, honest_key, reg);
+  auto liar = MakeDebater(node, liar_key, reg);
+  return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
+                                          std::move(liar));
+}
+
 }  // namespace
 
 void RegisterDebateProtocol(Registries& registries) {
   registries.protocols.Add(
       "debate", [](const ConfigNode& node, const Registries& reg, Task& task, Judge* judge) {
         DebateOptions o;
-        o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
         o.precommit = node.Bool("precommit", o.precommit);
         o.first = node.Enum("first", o.first, {"honest", "liar", "both"});
         o.lies = node.Enum("lies", o.lies, {"all", "random"});
-        o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
-        o.shared_cache = node.Bool("shared_cache", o.shared_cache);
-        ImageTask& image_task = RequireImageTask(node, task);
-        SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
-        auto honest = MakeDebater(node, "honest", reg);
-        auto liar = MakeDebater(node, "liar", reg);
-        return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
-                                                std::move(liar));
+        return MakeProtocol(o, node, reg, task, judge, "honest", "liar");
       });
   registries.protocols.Add(
       "consultancy", [](const ConfigNode& node, const Registries& reg, Task& task, Judge* judge) {
         DebateOptions o;
         o.consultancy = true;
-        o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
-        o.seeds = static_cast<int>(node.Int("seeds", o.seeds, 1, 1000));
-        o.shared_cache = node.Bool("shared_cache", o.shared_cache);
-        ImageTask& image_task = RequireImageTask(node, task);
-        SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
-        // One agent plays both the honest and the lying consultant.
-        auto honest = MakeDebater(node, "consultant", reg);
-        auto lying = MakeDebater(node, "consultant", reg);
-        return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),
-                                                std::move(lying));
+        return MakeProtocol(o, node, reg, task, judge, "consultant", "consultant");
       });
 }
 
