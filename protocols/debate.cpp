@@ -161,8 +161,11 @@ class DebateProtocol : public Protocol {
       for (DebateRole role : {game.Mover(0), game.Mover(1)})
         rec.turns.push_back(ClaimTurn(turn_idx++, game, role));
     }
+    const std::unique_ptr<DebaterMemory> memory[2] = {
+        Debater(DebateRole::kHonest).NewGameMemory(), Debater(DebateRole::kLiar).NewGameMemory()};
     while (!pos.Terminal()) {
       const DebateRole role = pos.ToMove();
+      pos.memory = memory[static_cast<int>(role)].get();
       const auto t0 = std::chrono::steady_clock::now();
       const int p = Debater(role).ChooseMove(pos, judge_, rng);
       TurnRecord t;

@@ -51,6 +51,14 @@ struct DebateGame {
   int Claim() const { return consultant == DebateRole::kHonest ? truth : lie; }
 };
 
+// What a debater keeps between its own moves in one game (e.g. its search
+// tree). The protocol asks each debater for one at the start of a game and
+// hands the mover's back with every position of that game.
+class DebaterMemory {
+ public:
+  virtual ~DebaterMemory() = default;
+};
+
 // A position: the image (which debaters see), its legal reveals and what has
 // been revealed so far, in order.
 struct DebatePosition {
@@ -62,6 +70,8 @@ struct DebatePosition {
   // debate protocol's per-image state), or nullptr. Debaters may read and
   // fill it; it holds logits of the judge they are given.
   PixelSetCache* cache = nullptr;
+  // The mover's DebaterMemory for this game, or nullptr.
+  DebaterMemory* memory = nullptr;
 
   bool Terminal() const;
   DebateRole ToMove() const { return game->Mover(static_cast<int>(revealed.size())); }
@@ -77,6 +87,8 @@ struct DebatePosition {
 // Thread-safe: called concurrently for different games.
 class PixelDebater : public Agent {
  public:
+  // Memory for a new game; nullptr (the default) when the debater keeps none.
+  virtual std::unique_ptr<DebaterMemory> NewGameMemory() const { return nullptr; }
   // REQUIRES: !pos.Terminal(). Returns one of pos.LegalMoves().
   virtual int ChooseMove(const DebatePosition& pos, const SparseImageJudge& judge,
                          Rng& rng) const = 0;

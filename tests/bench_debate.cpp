@@ -1,13 +1,14 @@
 // Benchmark: sparse-pixel debate search speed, at the same settings for every
 // variant, in one run:
-//   1. MCTS, one plain (uncached) judge forward per leaf: the baseline;
-//   2. MCTS, plain forward + cache by unordered pixel set;
-//   3. MCTS, incremental judge session + cache (the product's default);
-//   4. greedy debaters, the precommit evaluation of one order (9 lies) per image.
+//   1. MCTS, one plain (uncached) torch forward per leaf: the baseline;
+//   2. MCTS, leaves judged in torch batches of 64 (virtual visits);
+//   3. as 2, + the per-image cache by unordered pixel set;
+//   4. MCTS, incremental judge session + cache (the product's default);
+//   5. greedy debaters, the precommit evaluation of one order (9 lies) per image.
 // Prints rollouts/s, judge evaluations/s, games per hour and ratios to 1.
 //
 //   bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] [--games 4]
-//                [--mcts-images 2] [--images 20] [--threads 2] [--only 1234]
+//                [--mcts-images 2] [--images 20] [--threads 2] [--only 12345]
 // Games run on --threads workers, one image per worker at a time (as the
 // debate protocol plays them), so the figures are for the whole machine.
 #include <atomic>
@@ -156,7 +157,7 @@ int main(int argc, char** argv) {
   if (judge_path.empty()) {
     std::fprintf(stderr,
                  "usage: bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] "
-                 "[--games 4] [--mcts-images 2] [--images 20] [--threads 2] [--only 1234]\n");
+                 "[--games 4] [--mcts-images 2] [--images 20] [--threads 2] [--only 12345]\n");
     return 2;
   }
   // The baselines use torch for every judge call, as the Python peers do.
@@ -174,11 +175,13 @@ int main(int argc, char** argv) {
     const SparseImageJudge* judge;
   };
   const Variant variants[] = {
-      {"1. mcts, plain forward per leaf, no cache (baseline)",
+      {"1. mcts, torch forward per leaf, no cache (baseline)",
        {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "forward"}, {"cache", false}}, torch_judge.get()},
-      {"2. mcts, plain forward + cache",
-       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "forward"}, {"cache", true}}, torch_judge.get()},
-      {"3. mcts, incremental session + cache",
+      {"2. mcts, torch batches of 64 leaves, no cache",
+       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "batched"}, {"batch", 64}, {"cache", false}}, torch_judge.get()},
+      {"3. mcts, torch batches of 64 leaves + cache",
+       {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "batched"}, {"batch", 64}, {"cache", true}}, torch_judge.get()},
+      {"4. mcts, incremental session + cache (default)",
        {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "session"}, {"cache", true}}, judge.get()},
   };
   auto wanted = [&](char n) { return only.empty() || only.find(n) != std::string::npos; };
@@ -193,10 +196,10 @@ int main(int argc, char** argv) {
                 rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
                 rollouts_s / base_rate);
   }
-  if (!wanted('4')) return 0;
+  if (!wanted('5')) return 0;
   const auto greedy = MakeDebater({{"name", "greedy"}});
   const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels, threads);
-  std::printf("4. greedy precommit evaluation, 9 lies, one order: %.4f s per image "
+  std::printf("5. greedy precommit evaluation, 9 lies, one order: %.4f s per image "
               "(%d images), %0.f judge evals/s, honest wins %.1f%%\n",
               g.seconds / images, images, g.evaluations / g.seconds,
               100.0 * g.honest_wins / g.games);

@@ -65,7 +65,7 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"unknown judge", [](json& j) { j["stages"][1]["judge"]["name"] = "sparse_mnst"; },
        "stages[1].judge.name: unknown judge 'sparse_mnst'; known: sparse"},
       {"unknown protocol", [](json& j) { j["stages"][1]["protocol"]["name"] = "debat"; },
-       "stages[1].protocol.name: unknown protocol 'debat'; known: debate, direct"},
+       "stages[1].protocol.name: unknown protocol 'debat'; known: consultancy, debate, direct"},
       {"unknown nested key", [](json& j) { j["stages"][1]["protocol"]["pixel"] = 4; },
        "stages[1].protocol.pixel: unknown key"},
       {"unknown task key", [](json& j) { j["stages"][1]["task"]["spilt"] = "test"; },

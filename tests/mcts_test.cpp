@@ -109,6 +109,9 @@ TEST_CASE("MCTS finds the only winning first move; greedy takes the bait", "[mct
   // With the leaf value as the logit margin the answer is the same.
   const auto margin = MakeAgent(R"({"name": "mcts", "rollouts": 400, "leaf_value": "margin"})");
   CHECK(FirstMove(*margin, 1) == B);
+  // Leaves judged in batches (virtual visits) find it too.
+  const auto batched = MakeAgent(R"({"name": "mcts", "rollouts": 400, "evaluator": "batched", "batch": 16})");
+  for (uint64_t seed = 0; seed < 10; ++seed) CHECK(FirstMove(*batched, seed) == B);
   // Same seed, same move: the search is a function of (position, rng).
   const auto again = MakeAgent(R"({"name": "mcts", "rollouts": 37})");
   CHECK(FirstMove(*again, 99) == FirstMove(*again, 99));
@@ -127,6 +130,8 @@ TEST_CASE("Agent options are checked", "[mcts]") {
                     Catch::Contains("rollouts: expected an integer in [1, 10000000], got 0"));
   CHECK_THROWS_WITH(MakeAgent(R"({"name": "mcts", "leaf_value": "win"})"),
                     Catch::Contains("leaf_value: expected one of \"binary\", \"margin\""));
+  CHECK_THROWS_WITH(MakeAgent(R"({"name": "mcts", "evaluator": "batched", "batch": 0})"),
+                    Catch::Contains("batch: expected an integer in [1, 65536], got 0"));
   CHECK_THROWS_WITH(MakeAgent(R"({"name": "mcts", "rolouts": 5})"),
                     Catch::Contains("rolouts: unknown key"));
   CHECK_THROWS_WITH(MakeAgent(R"({"name": "alphazero"})"),

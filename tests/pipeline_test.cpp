@@ -369,6 +369,12 @@ TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 wor
   // Without the shared cache the search makes the same moves: the cache
   // only saves judge calls.
   CHECK(run("mcts-nocache", {"--set", "stages[0].protocol.shared_cache=false"}) == two);
+  // Tree reuse keeps statistics between a player's moves: same games, other
+  // choices somewhere (a no-op reuse would reproduce `two` exactly).
+  const auto reuse = run("mcts-reuse", {"--set", "stages[0].protocol.honest.reuse_tree=true",
+                                        "--set", "stages[0].protocol.liar.reuse_tree=true"});
+  REQUIRE(reuse.size() == 108);
+  CHECK(reuse != two);
 
   // Interrupted part-way through an image, then resumed: the image's games
   // are replayed to rebuild its cache, and nothing is logged twice.
