@@ -595,3 +595,110 @@ TEST_CASE("report of a log without experiments", "[report]") {
   CHECK(nlohmann::json::parse(json.out)["experiments"].empty());
   CheckBadInput(Report(db, 1), db, "the log has no experiments");
 }
+
+// ---------------------------------------------------------------------------
+// Table 2 (debate_table.cpp): per-image aggregation over lies and seeds
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// Experiment 1 on MNIST, 6 pixels, honest first only:
+//   alone (direct): test/1 correct, test/2 and test/3 wrong -> 1/3.
+//   pre3 (debate, precommit, 9 lies x 3 seeds):
+//     test/1 (truth 0): lie 3 wins seeds 0 and 1 narrowly (truth 1.0 vs lie
+//       1.1) and loses seed 2 badly (5 vs 0): majority -> liar wins the image;
+//       mean of logits (2.33 vs 0.73) -> honest; seed 0 alone -> liar.
+//     test/2 (truth 1): lie 6 wins only seed 2 -> honest under every rule.
+//     test/3 (truth 2): honest wins everything.
+//   Expected honest rates: majority 2/3, mean 3/3, single seed 2/3.
+std::string MakeDebateLogDb(const TempDir& dir) {
+  const std::string path = dir.File("debate.db");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                          nullptr) == SQLITE_OK);
+  Exec(db, kSchema);
+  std::ostringstream sql;
+  sql << "INSERT INTO experiments VALUES(1,'debate','{}',1,'finished','t','t','v');\n";
+  int id = 0;
+  auto episode = [&](const std::string& stage, const std::string& protocol,
+                     const std::string& instance, int truth, bool correct,
+                     const std::string& detail) {
+    ++id;
+    sql << "INSERT INTO episodes VALUES(" << id << ",1,'" << stage << "'," << id << ",'"
+        << protocol << "','mnist','" << instance << "',0,'" << truth << "','x'," << correct
+        << ",'finished','t','t');\n";
+    for (int t = 0; t < 6; ++t)
+      sql << "INSERT INTO turns(episode_id,idx,role,agent,action,created_at) VALUES(" << id
+          << "," << t << ",'r','a','{\"pixel\":" << 100 + t << "}','t');\n";
+    sql << "INSERT INTO judgements(episode_id,judge,judge_kind,verdict,detail,created_at) "
+           "VALUES(" << id << ",'j','model','0','" << detail << "','t');\n";
+  };
+  const bool alone_correct[3] = {true, false, false};
+  for (int im = 1; im <= 3; ++im)
+    episode("alone", "direct", "test/" + std::to_string(im), im - 1, alone_correct[im - 1],
+            "{\"logits\":[0,0,0,0,0,0,0,0,0,0]}");
+  for (int im = 1; im <= 3; ++im) {
+    const int truth = im - 1;
+    for (int j = 0; j < 9; ++j) {
+      const int lie = j < truth ? j : j + 1;
+      for (int seed = 0; seed < 3; ++seed) {
+        double t = 3, l = 0;  // honest wins clearly
+        if (im == 1 && lie == 3) {
+          t = seed < 2 ? 1.0 : 5.0;
+          l = seed < 2 ? 1.1 : 0.0;
+        }
+        if (im == 2 && lie == 6 && seed == 2) {
+          t = 0;
+          l = 1;
+        }
+        std::ostringstream logits;
+        for (int c = 0; c < 10; ++c)
+          logits << (c ? "," : "") << (c == truth ? t : c == lie ? l : -5.0);
+        episode("pre3", "debate",
+                "test/" + std::to_string(im) + "#first=honest,lie_index=" + std::to_string(j) +
+                    ",seed=" + std::to_string(seed),
+                truth, t > l,
+                "{\"logits\":[" + logits.str() + "],\"claims\":{\"honest\":" +
+                    std::to_string(truth) + ",\"liar\":" + std::to_string(lie) + "}}");
+      }
+    }
+  }
+  Exec(db, sql.str());
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+  return path;
+}
+
+std::string Row(const std::string& report, const std::string& prefix) {
+  const size_t at = report.find(prefix);
+  if (at == std::string::npos) return "";
+  return report.substr(at, report.find('\n', at) - at);
+}
+
+}  // namespace
+
+TEST_CASE("report: Table 2 aggregates each image over all lies and seeds", "[report][debate]") {
+  TempDir dir("debate-table");
+  const std::string db = MakeDebateLogDb(dir);
+  auto report = [&](const std::string& rule) {
+    std::ostringstream out, err;
+    REQUIRE(oversight::RunReportCommand(db, 0, "md", out, err, rule) == 0);
+    return out.str();
+  };
+  const std::string majority = Row(report("majority"), "| 6 | honest |");
+  INFO(majority);
+  // judge alone on the same 3 images; majority of seeds; single seed 0.
+  CHECK_THAT(majority, Catch::StartsWith("| 6 | honest | 33.3% [") &&
+                           Catch::Contains("n=3 (paper 59.4%)") &&
+                           Catch::Contains("| — | 66.7% [") &&
+                           Catch::Contains("n=3 (paper 87.4%) | 66.7% [") &&
+                           Catch::EndsWith("| pre3 |"));
+  const std::string mean = Row(report("mean"), "| 6 | honest |");
+  INFO(mean);
+  CHECK_THAT(mean, Catch::Contains("| — | 100.0% [") && Catch::Contains("n=3 (paper 87.4%) | 66.7% ["));
+  // No liar-first games: that row is empty; the mean row pools the orders.
+  CHECK_THAT(Row(report("majority"), "| 6 | liar |"), Catch::Contains("| — | — |"));
+  CHECK_THAT(Row(report("majority"), "| 6 | mean |"), Catch::Contains("66.7% ["));
+  std::ostringstream out, err;
+  CHECK(oversight::RunReportCommand(db, 0, "md", out, err, "median") == 2);
+  CHECK_THAT(err.str(), Catch::Contains("unknown --lie-rule 'median'"));
+}
