@@ -170,12 +170,36 @@ static_assert(kUnitBlock % kBlock == 0, "whole blocks");
 #include "judges/sparse_kernel_loops.inc"
 }  // namespace loops_avx2
 #pragma GCC pop_options
+
+// AVX-512: 16 floats per register; kBlock = one 64-unit fc1 block in 4
+// registers (tests/bench_debate: about +12% rollouts/s over AVX2 on Zen 5).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512")
+namespace loops_avx512 {
+constexpr int kVecFloats = 16;
+typedef float VecF __attribute__((vector_size(kVecFloats * sizeof(float))));
+constexpr int kBlock = 4 * kVecFloats;
+static_assert(kUnitBlock % kBlock == 0, "whole blocks");
+#include "judges/sparse_kernel_loops.inc"
+}  // namespace loops_avx512
+#pragma GCC pop_options
 #endif
 
 bool CpuHasAvx2() {
 #ifdef OVERSIGHT_KERNEL_AVX2
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512() {
+#ifdef OVERSIGHT_KERNEL_AVX2
+  __builtin_cpu_init();
+  return CpuHasAvx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw");
 #else
   return false;
 #endif
@@ -256,22 +280,27 @@ SparseJudgeKernel::SparseJudgeKernel(const SparseNetWeights& w, SparseKernelOpti
   CheckSize(w.fc2_bias, kNumClasses, "fc2_bias");
 
   auto net = std::make_shared<Net>();
-  if (options.isa == "auto" || options.isa == "avx2") {
-    if (CpuHasAvx2()) {
-#ifdef OVERSIGHT_KERNEL_AVX2
-      net->reveal = &loops_avx2::Reveal;
-      net->fc2 = &loops_avx2::Fc2;
-      net->children = &loops_avx2::Children;
-      net->isa = "avx2";
-#endif
-    } else if (options.isa == "avx2") {
-      throw std::invalid_argument("SparseJudgeKernel: isa \"avx2\" requested, but this CPU "
-                                  "(or build) lacks AVX2+FMA; use \"auto\" or \"baseline\"");
-    }
-  } else if (options.isa != "baseline") {
+  if (options.isa != "auto" && options.isa != "avx512" && options.isa != "avx2" &&
+      options.isa != "baseline")
     throw std::invalid_argument("SparseJudgeKernel: unknown isa \"" + options.isa +
-                                "\"; expected \"auto\", \"avx2\" or \"baseline\"");
+                                "\"; expected \"auto\", \"avx512\", \"avx2\" or \"baseline\"");
+  if ((options.isa == "avx512" && !CpuHasAvx512()) || (options.isa == "avx2" && !CpuHasAvx2()))
+    throw std::invalid_argument("SparseJudgeKernel: isa \"" + options.isa +
+                                "\" requested, but this CPU (or build) lacks it; use \"auto\" "
+                                "or \"baseline\"");
+#ifdef OVERSIGHT_KERNEL_AVX2
+  if ((options.isa == "auto" && CpuHasAvx512()) || options.isa == "avx512") {
+    net->reveal = &loops_avx512::Reveal;
+    net->fc2 = &loops_avx512::Fc2;
+    net->children = &loops_avx512::Children;
+    net->isa = "avx512";
+  } else if ((options.isa == "auto" && CpuHasAvx2()) || options.isa == "avx2") {
+    net->reveal = &loops_avx2::Reveal;
+    net->fc2 = &loops_avx2::Fc2;
+    net->children = &loops_avx2::Children;
+    net->isa = "avx2";
   }
+#endif
   if (!net->reveal) {
     net->reveal = &loops_baseline::Reveal;
     net->fc2 = &loops_baseline::Fc2;

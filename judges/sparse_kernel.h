@@ -19,9 +19,9 @@
 // Children() reuses the current state for every candidate and runs fc1 for
 // small groups of candidates together, since neighbouring reveals change
 // mostly the same fc1 columns. Weights are stored transposed for the access
-// pattern (channel- or unit-innermost). The inner loops are compiled twice,
-// for baseline x86-64 (SSE2) and for AVX2+FMA, and the variant is picked at
-// run time from the CPU, never assumed at compile time. Figures:
+// pattern (channel- or unit-innermost). The inner loops are compiled three
+// times, for baseline x86-64 (SSE2), AVX2+FMA and AVX-512, and the variant is
+// picked at run time from the CPU, never assumed at compile time. Figures:
 // tests/bench_judge_eval.cpp.
 #pragma once
 
@@ -53,9 +53,10 @@ struct SparseNetWeights {
 SparseNetWeights ReadSparseNetWeights(SparseNetImpl& net);
 
 struct SparseKernelOptions {
-  // Inner-loop variant: "auto" (the best one this CPU supports), "avx2" (AVX2
-  // + FMA; an error if the CPU lacks them) or "baseline" (plain x86-64 SSE2,
-  // or the compiler's default elsewhere). Change it only to test or measure.
+  // Inner-loop variant: "auto" (the best one this CPU supports), "avx512"
+  // (AVX-512 F/VL/DQ/BW), "avx2" (AVX2 + FMA; each an error if the CPU lacks
+  // it) or "baseline" (plain x86-64 SSE2, or the compiler's default
+  // elsewhere). Change it only to test or measure.
   std::string isa = "auto";
 };
 
@@ -83,7 +84,7 @@ class SparseJudgeKernel {
   // Logits with nothing revealed.
   const oversight::Logits& Background() const;
 
-  // The inner-loop variant in use: "avx2" or "baseline".
+  // The inner-loop variant in use: "avx512", "avx2" or "baseline".
   const char* isa() const;
 
   struct Net;  // defined in sparse_kernel.cpp

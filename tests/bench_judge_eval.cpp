@@ -3,7 +3,7 @@
 // positions. Prints figures and ratios to the one-at-a-time torch baseline.
 //
 //   bench_judge_eval [--checkpoint judge.pt] [--seconds S] [--only LETTERS]
-//                    [--isa auto|avx2|baseline]
+//                    [--isa auto|avx512|avx2|baseline]
 //
 // Without --checkpoint the judge has random weights (scaled as in
 // sparse_kernel_test.cpp so that units are neither all dead nor all active).
@@ -104,7 +104,7 @@ int Main(int argc, char** argv) {
       only = argv[++i];
     } else {
       std::fprintf(stderr, "usage: bench_judge_eval [--checkpoint judge.pt] [--seconds S] "
-                           "[--only LETTERS (of abcdef)] [--isa auto|avx2|baseline]\n");
+                           "[--only LETTERS (of abcdef)] [--isa auto|avx512|avx2|baseline]\n");
       return 2;
     }
   }

@@ -116,13 +116,17 @@ int NextPixel(std::mt19937& rng, const std::vector<uint8_t>& image,
   }
 }
 
+// Every variant this CPU runs (a variant it lacks is refused, not faked).
 std::vector<std::string> IsasToTest() {
   std::vector<std::string> isas = {"baseline"};
-  try {
-    SparseNet net = RandomNet(1);
-    if (std::string(MakeSparseJudgeKernel(*net, {"auto"}).isa()) == "avx2")
-      isas.push_back("avx2");
-  } catch (...) {
+  SparseNet net = RandomNet(1);
+  for (const char* isa : {"avx2", "avx512"}) {
+    try {
+      MakeSparseJudgeKernel(*net, {isa});
+      isas.push_back(isa);
+    } catch (const std::invalid_argument& e) {
+      CHECK_THAT(e.what(), Catch::Contains("lacks it"));
+    }
   }
   return isas;
 }
@@ -347,3 +351,12 @@ TEST_CASE("Sessions reject pixels out of range or already revealed", "[kernel]")
 
 }  // namespace
 }  // namespace oversight
+
+TEST_CASE("Kernel: an unknown instruction set is refused by name", "[kernel]") {
+  SparseNet net = RandomNet(2);
+  CHECK_THROWS_WITH(MakeSparseJudgeKernel(*net, {"sse9"}),
+                    Catch::Contains("unknown isa \"sse9\"") && Catch::Contains("\"avx512\""));
+  // This machine's best variant is what "auto" picks.
+  const std::vector<std::string> isas = IsasToTest();
+  CHECK(std::string(MakeSparseJudgeKernel(*net, {"auto"}).isa()) == isas.back());
+}
