@@ -332,7 +332,7 @@ TEST_CASE("Evaluate matches the torch forward for any number of pixels", "[kerne
 }
 
 TEST_CASE("Sessions reject pixels out of range or already revealed", "[kernel]") {
-  SparseNet net = RandomNet(2);
+  oversight::SparseNet net = RandomNet(2);
   SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net);
   std::vector<uint8_t> image(kImagePixels, 128);
   auto session = kernel.NewSession(image.data());
@@ -350,7 +350,6 @@ TEST_CASE("Sessions reject pixels out of range or already revealed", "[kernel]")
 }
 
 }  // namespace
-}  // namespace oversight
 
 TEST_CASE("Kernel: an unknown instruction set is refused by name", "[kernel]") {
   SparseNet net = RandomNet(2);
@@ -360,3 +359,6 @@ TEST_CASE("Kernel: an unknown instruction set is refused by name", "[kernel]") {
   const std::vector<std::string> isas = IsasToTest();
   CHECK(std::string(MakeSparseJudgeKernel(*net, {"auto"}).isa()) == isas.back());
 }
+
+}  // namespace oversight
+
