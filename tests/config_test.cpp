@@ -101,6 +101,31 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
                                        {"liar", {{"name", "greedy"}}}};
        },
        "stages[1].protocol.honest.rolouts: unknown key"},
+      {"consultancy without a consultant",
+       [](json& j) { j["stages"][1]["protocol"] = {{"name", "consultancy"}}; },
+       "stages[1].protocol.consultant: missing; expected an object"},
+      {"consultancy given debate's players",
+       [](json& j) {
+         j["stages"][1]["protocol"] = {{"name", "consultancy"},
+                                       {"consultant", {{"name", "greedy"}}},
+                                       {"liar", {{"name", "greedy"}}}};
+       },
+       "stages[1].protocol.liar: unknown key"},
+      {"debate with a non-boolean shared_cache",
+       [](json& j) {
+         j["stages"][1]["protocol"] = {{"name", "debate"},
+                                       {"shared_cache", "yes"},
+                                       {"honest", {{"name", "greedy"}}},
+                                       {"liar", {{"name", "greedy"}}}};
+       },
+       "stages[1].protocol.shared_cache: expected true or false, got a string \"yes\""},
+      {"mcts with an unknown evaluator",
+       [](json& j) {
+         j["stages"][1]["protocol"] = {{"name", "debate"},
+                                       {"honest", {{"name", "mcts"}, {"evaluator", "gpu"}}},
+                                       {"liar", {{"name", "greedy"}}}};
+       },
+       "stages[1].protocol.honest.evaluator: expected one of \"session\", \"forward\", \"batched\", got \"gpu\""},
       {"judge missing", [](json& j) { j["stages"][1].erase("judge"); },
        "stages[1].protocol: protocol 'direct' needs a judge of sparse-pixel images"},
   };
