@@ -24,6 +24,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 struct sqlite3;
 
 namespace oversight {
@@ -75,6 +77,15 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
 // Empty when the experiment has no debate episodes. Throws
 // std::runtime_error on an SQLite error (debate_table.cpp).
 std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::string& lie_rule);
+
+// The same table for `oversight report --format json` ("debate_table" of an
+// experiment): {"lie_rule", "rows": [{"pixels", "first", "precommit_stage",
+// "judge_alone" (honest rows only, else null), "no_precommit", "precommit",
+// "precommit_single_seed"}]}, each cell {"wins", "n", "rate", "ci95": {"lo",
+// "hi"}, "paper"} (rate and ci95 null when n = 0; paper null when none); null
+// when the experiment has no debate episodes.
+nlohmann::ordered_json DebateTableJson(sqlite3* db, int64_t experiment_id,
+                                       const std::string& lie_rule);
 
 // ---- Shared by query.cpp and report.cpp (defined in query.cpp) ----
 

@@ -192,32 +192,31 @@ std::string Cell(const Count& c, const char* paper) {
   return s;
 }
 
-}  // namespace
+// One row of the table.
+struct Row {
+  int pixels = 0;
+  std::string first;   // "honest", "liar" or "mean"
+  std::string stage;   // the precommit stage, or empty
+  bool has_judge = false;  // the judge-alone cell belongs to this row
+  Count judge, no_precommit, precommit, single_seed;
+  const PaperRow* paper = nullptr;
+};
 
-std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::string& lie_rule) {
+struct Table {
+  std::vector<Row> rows;
+  bool any_multi_seed = false;
+};
+
+Table Compute(sqlite3* db, int64_t experiment_id, const std::string& lie_rule) {
+  Table table;
   const auto stages = LoadDebateStages(db, experiment_id);
-  if (stages.empty()) return "";
+  if (stages.empty()) return table;
   const auto alone = LoadJudgeAlone(db, experiment_id);
   std::set<int> pixel_values;
-  bool any_multi_seed = false;
   for (const auto& [name, s] : stages) {
     pixel_values.insert(s.pixels);
-    for (const Game& g : s.games) any_multi_seed |= g.seed > 0;
+    for (const Game& g : s.games) table.any_multi_seed |= g.seed > 0;
   }
-
-  std::ostringstream out;
-  out << "\n### Debate (Irving et al. 2018, Table 2)\n\n"
-      << "Honest wins. Precommit: per image, the liar wins if any of its lies wins; a lie wins "
-      << (lie_rule == "mean" ? "if the mean of its seeds' final logits favours it"
-                             : "if it wins the majority of its seeds")
-      << " (--lie-rule). No precommit: per game. Mean: both orders pooled. "
-      << "Cells: rate [95% Wilson interval] n=images (games without precommit). Judge alone: "
-      << "the direct stage with the same pixels, on the same images as the precommit stage. "
-      << "Several precommit stages with the same pixels (e.g. 1 and 3 seeds) get a row group "
-      << "each.\n\n"
-      << "| pixels | first mover | judge alone | honest wins, no precommit | honest wins, precommit |"
-      << (any_multi_seed ? " precommit, single seed (unadjusted) |" : "") << " precommit stage |\n"
-      << "| ---: | --- | --- | --- | --- |" << (any_multi_seed ? " --- |" : "") << " --- |\n";
   for (int k : pixel_values) {
     // One group of rows per precommit stage of k (several: e.g. 1 and 3
     // seeds on different image sets); the no-precommit column pools the
@@ -253,37 +252,99 @@ std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::s
       if (alone.count(k))
         for (const auto& [image, ok] : alone.at(k))
           if (images.count(image)) judge.Add(ok);
-      Count pre_sum, nopre_sum, single_sum;
-      for (const char* first : {"honest", "liar", "mean"}) {
-        const PaperRow* paper = nullptr;
-        if (task == "mnist")
-          for (const PaperRow& r : kPaper)
-            if (r.pixels == k && std::string(r.first) == first) paper = &r;
-        Count p, np, single;
-        if (std::string(first) == "mean") {
-          p = pre_sum;
-          np = nopre_sum;
-          single = single_sum;
-        } else {
-          p = PrecommitImages(pre[first], lie_rule, false);
-          single = PrecommitImages(pre[first], lie_rule, true);
-          for (const Game* g : nopre[first]) np.Add(g->honest_won);
-          pre_sum.Add(p);
-          nopre_sum.Add(np);
-          single_sum.Add(single);
+      Row mean;
+      for (const char* first : {"honest", "liar"}) {
+        Row row;
+        row.pixels = k;
+        row.first = first;
+        row.stage = stage;
+        row.precommit = PrecommitImages(pre[first], lie_rule, false);
+        row.single_seed = PrecommitImages(pre[first], lie_rule, true);
+        for (const Game* g : nopre[first]) row.no_precommit.Add(g->honest_won);
+        if (row.first == "honest") {
+          row.has_judge = true;
+          row.judge = judge;
         }
-        const bool first_row = std::string(first) == "honest";
-        out << "| " << k << " | " << first << " | "
-            << (first_row ? Cell(judge, paper ? paper->judge_alone : nullptr) : "") << " | "
-            << Cell(np, paper ? paper->no_precommit : nullptr) << " | "
-            << Cell(p, paper ? paper->precommit : nullptr) << " |"
-            << (any_multi_seed ? " " + Cell(single, nullptr) + " |" : "") << " "
-            << (stage.empty() ? "—" : stage) << " |\n";
+        mean.precommit.Add(row.precommit);
+        mean.single_seed.Add(row.single_seed);
+        mean.no_precommit.Add(row.no_precommit);
+        table.rows.push_back(row);
       }
+      mean.pixels = k;
+      mean.first = "mean";
+      mean.stage = stage;
+      table.rows.push_back(mean);
+      for (size_t r = table.rows.size() - 3; r < table.rows.size(); ++r)
+        if (task == "mnist")
+          for (const PaperRow& p : kPaper)
+            if (p.pixels == k && table.rows[r].first == p.first) table.rows[r].paper = &p;
     }
   }
-  if (any_multi_seed) out << "\nPaper, single seed (unadjusted): 87.7% (6 px), 83.8% (4 px).\n";
+  return table;
+}
+
+nlohmann::ordered_json CellJson(const Count& c, const char* paper) {
+  nlohmann::ordered_json j = nullptr;
+  if (c.n > 0) {
+    const Interval iv = WilsonInterval(c.wins, c.n);
+    j = {{"wins", c.wins}, {"n", c.n}, {"rate", static_cast<double>(c.wins) / c.n},
+         {"ci95", {{"lo", iv.lo}, {"hi", iv.hi}}}};
+  } else {
+    j = {{"wins", 0}, {"n", 0}, {"rate", nullptr}, {"ci95", nullptr}};
+  }
+  j["paper"] = paper && *paper ? nlohmann::ordered_json(paper) : nlohmann::ordered_json(nullptr);
+  return j;
+}
+
+}  // namespace
+
+std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::string& lie_rule) {
+  const Table table = Compute(db, experiment_id, lie_rule);
+  if (table.rows.empty()) return "";
+  const bool seeds = table.any_multi_seed;
+  std::ostringstream out;
+  out << "\n### Debate (Irving et al. 2018, Table 2)\n\n"
+      << "Honest wins. Precommit: per image, the liar wins if any of its lies wins; a lie wins "
+      << (lie_rule == "mean" ? "if the mean of its seeds' final logits favours it"
+                             : "if it wins the majority of its seeds")
+      << " (--lie-rule). No precommit: per game. Mean: both orders pooled. "
+      << "Cells: rate [95% Wilson interval] n=images (games without precommit). Judge alone: "
+      << "the direct stage with the same pixels, on the same images as the precommit stage. "
+      << "Several precommit stages with the same pixels (e.g. 1 and 3 seeds) get a row group "
+      << "each.\n\n"
+      << "| pixels | first mover | judge alone | honest wins, no precommit | honest wins, precommit |"
+      << (seeds ? " precommit, single seed (unadjusted) |" : "") << " precommit stage |\n"
+      << "| ---: | --- | --- | --- | --- |" << (seeds ? " --- |" : "") << " --- |\n";
+  for (const Row& r : table.rows) {
+    out << "| " << r.pixels << " | " << r.first << " | "
+        << (r.has_judge ? Cell(r.judge, r.paper ? r.paper->judge_alone : nullptr) : "") << " | "
+        << Cell(r.no_precommit, r.paper ? r.paper->no_precommit : nullptr) << " | "
+        << Cell(r.precommit, r.paper ? r.paper->precommit : nullptr) << " |"
+        << (seeds ? " " + Cell(r.single_seed, nullptr) + " |" : "") << " "
+        << (r.stage.empty() ? "—" : r.stage) << " |\n";
+  }
+  if (seeds) out << "\nPaper, single seed (unadjusted): 87.7% (6 px), 83.8% (4 px).\n";
   return out.str();
+}
+
+nlohmann::ordered_json DebateTableJson(sqlite3* db, int64_t experiment_id,
+                                       const std::string& lie_rule) {
+  const Table table = Compute(db, experiment_id, lie_rule);
+  if (table.rows.empty()) return nullptr;
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const Row& r : table.rows) {
+    rows.push_back(
+        {{"pixels", r.pixels},
+         {"first", r.first},
+         {"precommit_stage", r.stage.empty() ? nlohmann::ordered_json(nullptr)
+                                             : nlohmann::ordered_json(r.stage)},
+         {"judge_alone", r.has_judge ? CellJson(r.judge, r.paper ? r.paper->judge_alone : nullptr)
+                                     : nlohmann::ordered_json(nullptr)},
+         {"no_precommit", CellJson(r.no_precommit, r.paper ? r.paper->no_precommit : nullptr)},
+         {"precommit", CellJson(r.precommit, r.paper ? r.paper->precommit : nullptr)},
+         {"precommit_single_seed", CellJson(r.single_seed, nullptr)}});
+  }
+  return {{"lie_rule", lie_rule}, {"rows", std::move(rows)}};
 }
 
 }  // namespace oversight

@@ -15,7 +15,9 @@
 //                  (episodes with non-NULL correct), "correct", "accuracy"
 //                  (correct / judged, null when judged == 0),
 //                  "ci95": {"lo", "hi"} (null when judged == 0),
-//                  "metrics": [{"name", "step", "value"}]}]}]}
+//                  "metrics": [{"name", "step", "value"}]}],
+//      "debate_table": DebateTableJson() (commands.h; null without debate
+//                      episodes)}]}
 
 #include <sqlite3.h>
 
@@ -387,6 +389,7 @@ Json MetricValueJson(const std::optional<double>& v) {
 }
 
 void WriteJson(const std::string& db_path,
+               const std::map<int64_t, Json>& debate_tables,
                const std::vector<ExperimentSummary>& experiments,
                std::ostream& out) {
   Json list = Json::array();
@@ -425,7 +428,8 @@ void WriteJson(const std::string& db_path,
                     {"code_version", OrNull(e.code_version)},
                     {"started_at", OrNull(e.started_at)},
                     {"finished_at", OrNull(e.finished_at)},
-                    {"stages", std::move(stages)}});
+                    {"stages", std::move(stages)},
+                    {"debate_table", debate_tables.count(e.id) ? debate_tables.at(e.id) : Json()}});
   }
   Json report = {{"db", db_path}, {"experiments", std::move(list)}};
   out << report.dump(2, ' ', /*ensure_ascii=*/false,
@@ -463,6 +467,7 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
 
   std::vector<ExperimentSummary> experiments;
   std::map<int64_t, std::string> debate_tables;
+  std::map<int64_t, Json> debate_json;
   try {
     // One read transaction: every figure comes from the same snapshot even
     // while an experiment is writing. Nothing to commit; closing ends it.
@@ -472,9 +477,12 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
                                sqlite3_errmsg(db.get())};
     }
     experiments = LoadReport(db.get(), experiment_id);
-    if (format == "md")
-      for (const ExperimentSummary& e : experiments)
+    for (const ExperimentSummary& e : experiments) {
+      if (format == "md")
         debate_tables[e.id] = DebateTableMarkdown(db.get(), e.id, lie_rule);
+      else
+        debate_json[e.id] = DebateTableJson(db.get(), e.id, lie_rule);
+    }
   } catch (const ReportError& e) {
     return fail(e.code, e.what);
   } catch (const std::exception& e) {  // e.g. std::bad_alloc
@@ -485,7 +493,7 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
   if (format == "md") {
     WriteMarkdown(db_path, experiments, debate_tables, buffer);
   } else {
-    WriteJson(db_path, experiments, buffer);
+    WriteJson(db_path, debate_json, experiments, buffer);
   }
   out << buffer.str();
   return 0;

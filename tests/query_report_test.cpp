@@ -698,6 +698,23 @@ TEST_CASE("report: Table 2 aggregates each image over all lies and seeds", "[rep
   // No liar-first games: that row is empty; the mean row pools the orders.
   CHECK_THAT(Row(report("majority"), "| 6 | liar |"), Catch::Contains("| — | — |"));
   CHECK_THAT(Row(report("majority"), "| 6 | mean |"), Catch::Contains("66.7% ["));
+  // The same figures in JSON.
+  std::ostringstream js, jerr;
+  REQUIRE(oversight::RunReportCommand(db, 0, "json", js, jerr, "majority") == 0);
+  const auto table = nlohmann::json::parse(js.str())["experiments"][0]["debate_table"];
+  CHECK(table["lie_rule"] == "majority");
+  REQUIRE(table["rows"].size() == 3);
+  const auto& honest = table["rows"][0];
+  CHECK(honest["first"] == "honest");
+  CHECK(honest["precommit_stage"] == "pre3");
+  CHECK(honest["judge_alone"]["wins"] == 1);
+  CHECK(honest["judge_alone"]["n"] == 3);
+  CHECK(honest["judge_alone"]["paper"] == "59.4%");
+  CHECK(honest["precommit"]["wins"] == 2);
+  CHECK(honest["precommit"]["ci95"]["lo"].get<double>() < 2.0 / 3);
+  CHECK(honest["precommit_single_seed"]["wins"] == 2);
+  CHECK(honest["no_precommit"]["rate"].is_null());
+  CHECK(table["rows"][1]["judge_alone"].is_null());
   std::ostringstream out, err;
   CHECK(oversight::RunReportCommand(db, 0, "md", out, err, "median") == 2);
   CHECK_THAT(err.str(), Catch::Contains("unknown --lie-rule 'median'"));
