@@ -289,24 +289,12 @@ SparseJudgeKernel::SparseJudgeKernel(const SparseNetWeights& w, SparseKernelOpti
                                 "\" requested, but this CPU (or build) lacks it; use \"auto\" "
                                 "or \"baseline\"");
 #ifdef OVERSIGHT_KERNEL_AVX2
-  if ((options.isa == "auto" && CpuHasAvx512()) || options.isa == "avx512") {
-    net->reveal = &loops_avx512::Reveal;
-    net->fc2 = &loops_avx512::Fc2;
-    net->children = &loops_avx512::Children;
-    net->isa = "avx512";
-  } else if ((options.isa == "auto" && CpuHasAvx2()) || options.isa == "avx2") {
-    net->reveal = &loops_avx2::Reveal;
-    net->fc2 = &loops_avx2::Fc2;
-    net->children = &loops_avx2::Children;
-    net->isa = "avx2";
-  }
+  if ((options.isa == "auto" && CpuHasAvx512()) || options.isa == "avx512")
+    loops_avx512::Install(net.get(), "avx512");
+  else if ((options.isa == "auto" && CpuHasAvx2()) || options.isa == "avx2")
+    loops_avx2::Install(net.get(), "avx2");
 #endif
-  if (!net->reveal) {
-    net->reveal = &loops_baseline::Reveal;
-    net->fc2 = &loops_baseline::Fc2;
-    net->children = &loops_baseline::Children;
-    net->isa = "baseline";
-  }
+  if (!net->reveal) loops_baseline::Install(net.get(), "baseline");
 
   net->w1 = AlignedFloats(2 * kK * kK * kC1);
   for (int o = 0; o < kC1; ++o)
