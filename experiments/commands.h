@@ -74,8 +74,8 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
 // without and with precommit (per image over all lies, each with the 95%
 // Wilson interval and the count, the paper's value beside for MNIST), and
 // the unadjusted single-seed figures when stages played several seeds.
-// Empty when the experiment has no debate episodes. Throws
-// std::runtime_error on an SQLite error (debate_table.cpp).
+// Empty when the experiment has no debate episodes. Throws ReportError
+// (report_sql.h) on an SQLite error (debate_table.cpp).
 std::string DebateTableMarkdown(sqlite3* db, int64_t experiment_id, const std::string& lie_rule);
 
 // The same table for `oversight report --format json` ("debate_table" of an

@@ -19,6 +19,7 @@
 
 #include "engine/stats.h"
 #include "experiments/commands.h"
+#include "experiments/report_sql.h"
 
 namespace oversight {
 namespace {
@@ -65,41 +66,18 @@ std::string VariantField(const std::string& instance, const std::string& key) {
   return rest.substr(begin, rest.find(',', begin) - begin);
 }
 
-class Query {
- public:
-  Query(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("debate table: ") + sqlite3_errmsg(db));
-  }
-  ~Query() { sqlite3_finalize(stmt_); }
-  sqlite3_stmt* get() { return stmt_; }
-  bool Step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("debate table: ") +
-                             sqlite3_errmsg(sqlite3_db_handle(stmt_)));
-  }
-  std::string Text(int col) {
-    const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 std::map<std::string, StageGames> LoadDebateStages(sqlite3* db, int64_t experiment_id) {
-  Query q(db,
-          "SELECT e.stage, e.task, e.instance, e.truth, e.correct, j.detail, "
+  Stmt q(db,
+         "SELECT e.stage, e.task, e.instance, e.truth, e.correct, j.detail, "
           "(SELECT count(*) FROM turns t WHERE t.episode_id = e.id AND "
           " json_extract(t.action, '$.pixel') IS NOT NULL) "
           "FROM episodes e JOIN judgements j ON j.episode_id = e.id "
           "WHERE e.experiment_id = ? AND e.protocol = 'debate' AND e.correct IS NOT NULL "
-          "ORDER BY e.stage, e.idx");
-  sqlite3_bind_int64(q.get(), 1, experiment_id);
+          "ORDER BY e.stage, e.idx",
+         "read the debate episodes");
+  q.Bind(1, experiment_id);
   std::map<std::string, StageGames> stages;
-  while (q.Step()) {
+  while (q.Next()) {
     StageGames& s = stages[q.Text(0)];
     s.task = q.Text(1);
     const std::string instance = q.Text(2);
@@ -109,7 +87,7 @@ std::map<std::string, StageGames> LoadDebateStages(sqlite3* db, int64_t experime
     const std::string seed = VariantField(instance, "seed");
     g.seed = seed.empty() ? 0 : std::stoi(seed);
     g.truth = std::stoi(q.Text(3));
-    g.honest_won = sqlite3_column_int(q.get(), 4) == 1;
+    g.honest_won = q.Int(4) == 1;
     const auto detail = nlohmann::json::parse(q.Text(5), nullptr, false);
     if (detail.is_object() && detail.contains("claims")) {
       s.precommit = true;
@@ -117,7 +95,7 @@ std::map<std::string, StageGames> LoadDebateStages(sqlite3* db, int64_t experime
     }
     if (detail.is_object() && detail.contains("logits"))
       g.logits = detail["logits"].get<std::vector<double>>();
-    s.pixels = std::max(s.pixels, sqlite3_column_int(q.get(), 6));
+    s.pixels = std::max(s.pixels, static_cast<int>(q.Int(6)));
     s.games.push_back(std::move(g));
   }
   return stages;
@@ -125,14 +103,15 @@ std::map<std::string, StageGames> LoadDebateStages(sqlite3* db, int64_t experime
 
 // Judge-alone correct / total per direct stage k, by image.
 std::map<int, std::map<std::string, bool>> LoadJudgeAlone(sqlite3* db, int64_t experiment_id) {
-  Query q(db,
-          "SELECT e.instance, e.correct, (SELECT count(*) FROM turns t WHERE t.episode_id = e.id) "
+  Stmt q(db,
+         "SELECT e.instance, e.correct, (SELECT count(*) FROM turns t WHERE t.episode_id = e.id) "
           "FROM episodes e WHERE e.experiment_id = ? AND e.protocol = 'direct' AND "
-          "e.correct IS NOT NULL");
-  sqlite3_bind_int64(q.get(), 1, experiment_id);
+          "e.correct IS NOT NULL",
+         "read the judge-alone episodes");
+  q.Bind(1, experiment_id);
   std::map<int, std::map<std::string, bool>> out;
-  while (q.Step())
-    out[sqlite3_column_int(q.get(), 2)][q.Text(0)] = sqlite3_column_int(q.get(), 1) == 1;
+  while (q.Next())
+    out[static_cast<int>(q.Int(2))][q.Text(0)] = q.Int(1) == 1;
   return out;
 }
 
