@@ -34,9 +34,9 @@
 // little, so "batched" does not make the same moves as the others.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "agents/agents.h"
+#include "agents/pick.h"
 #include "protocols/debate.h"
 
 namespace oversight {
@@ -140,17 +140,10 @@ class MctsDebater : public PixelDebater {
         for (int r = 0; r < o_.rollouts; ++r) Rollout();
       }
       const Node& root = nodes_[0];
-      int best_visits = -1;
-      std::vector<int> best;
-      for (int c = root.first_child; c < root.first_child + root.num_children; ++c) {
-        if (nodes_[c].visits > best_visits) {
-          best_visits = nodes_[c].visits;
-          best.assign(1, nodes_[c].move);
-        } else if (nodes_[c].visits == best_visits) {
-          best.push_back(nodes_[c].move);
-        }
-      }
-      return best[UniformInt(rng_, best.size())];
+      const int c = ArgMaxRandomTie(
+          root.num_children, [&](int i) { return nodes_[root.first_child + i].visits; }, &ties_,
+          rng_);
+      return nodes_[root.first_child + c].move;
     }
 
    private:
@@ -170,20 +163,13 @@ class MctsDebater : public PixelDebater {
       const double sign = cur_.ToMove() == DebateRole::kHonest ? 1.0 : -1.0;
       const double prior = 1.0 / node.num_children;
       const double sqrt_n = std::sqrt(static_cast<double>(std::max(node.visits, 1)));
-      double best = -std::numeric_limits<double>::infinity();
-      ties_.clear();
-      for (int c = node.first_child; c < node.first_child + node.num_children; ++c) {
-        const Node& child = nodes_[c];
-        double score = o_.c_puct * prior * sqrt_n / (1.0 + child.visits);
-        if (o_.q_in_selection && child.visits > 0) score += sign * child.value_sum / child.visits;
-        if (score > best) {
-          best = score;
-          ties_.assign(1, c);
-        } else if (score == best) {
-          ties_.push_back(c);
-        }
-      }
-      return ties_[UniformInt(rng_, ties_.size())];
+      auto score = [&](int i) {
+        const Node& child = nodes_[node.first_child + i];
+        double s = o_.c_puct * prior * sqrt_n / (1.0 + child.visits);
+        if (o_.q_in_selection && child.visits > 0) s += sign * child.value_sum / child.visits;
+        return s;
+      };
+      return node.first_child + ArgMaxRandomTie(node.num_children, score, &ties_, rng_);
     }
 
     // The judge's logits for cur_ (whose set has key `key`).

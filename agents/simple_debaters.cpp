@@ -6,10 +6,10 @@
 //    margin under the game's decision rule (honest maximises
 //    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
 #include "agents/agents.h"
+#include "agents/pick.h"
 #include "protocols/debate.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace oversight {
 namespace {
@@ -59,18 +59,10 @@ class GreedyDebater : public PixelDebater {
       }
     }
     const float sign = pos.ToMove() == DebateRole::kHonest ? 1.0f : -1.0f;
-    float best = -std::numeric_limits<float>::infinity();
-    std::vector<int> best_moves;
-    for (size_t m = 0; m < n; ++m) {
-      const float v = sign * pos.game->HonestMargin(logits[m]);
-      if (v > best) {
-        best = v;
-        best_moves.assign(1, moves[m]);
-      } else if (v == best) {
-        best_moves.push_back(moves[m]);
-      }
-    }
-    return best_moves[UniformInt(rng, best_moves.size())];
+    std::vector<int> ties;
+    return moves[ArgMaxRandomTie(
+        static_cast<int>(n), [&](int m) { return sign * pos.game->HonestMargin(logits[m]); },
+        &ties, rng)];
   }
 };
 
