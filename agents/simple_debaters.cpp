@@ -1,8 +1,9 @@
 // Debaters without search:
 //  - "random": a uniformly random legal reveal.
 //  - "greedy": one ply; evaluates every legal reveal with the judge (one
-//    incremental-session call for those the game's per-image cache does not
-//    hold) and plays the one that most improves its own side's
+//    Children() call of the position's shared session, which carries the
+//    children of the previous position over; without one, a new session for
+//    those the per-image cache does not hold) and plays the one that most improves its own side's
 //    margin under the game's decision rule (honest maximises
 //    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
 #include "agents/agents.h"
@@ -33,29 +34,40 @@ class GreedyDebater : public PixelDebater {
     const std::vector<int> moves = pos.LegalMoves();
     const size_t n = moves.size();
     std::vector<Logits> logits(n);
-    // Candidates the game's per-image cache does not know go to the judge's
-    // incremental session in one Children() call.
     const PixelSetCache::Key key =
         PixelSetCache::Of(pos.revealed.data(), static_cast<int>(pos.revealed.size()));
-    std::vector<int> todo;
-    std::vector<size_t> todo_at;
-    for (size_t m = 0; m < n; ++m) {
-      const Logits* hit = pos.cache ? pos.cache->Find(PixelSetCache::Toggle(key, moves[m])) : nullptr;
-      if (hit) {
-        logits[m] = *hit;
-      } else {
-        todo.push_back(moves[m]);
-        todo_at.push_back(m);
+    if (pos.session) {
+      // All moves, cached sets included: the session keeps the children of
+      // this position and carries them to the next one, and a child missing
+      // here would be a fresh (about 3x dearer) evaluation there.
+      pos.session->At(judge, pos.image, pos.revealed).Children(moves, &logits);
+      if (pos.cache)
+        for (size_t m = 0; m < n; ++m)
+          pos.cache->Insert(PixelSetCache::Toggle(key, moves[m]), logits[m]);
+    } else {
+      // Candidates the per-image cache does not know go to a new session in
+      // one Children() call.
+      std::vector<int> todo;
+      std::vector<size_t> todo_at;
+      for (size_t m = 0; m < n; ++m) {
+        const Logits* hit =
+            pos.cache ? pos.cache->Find(PixelSetCache::Toggle(key, moves[m])) : nullptr;
+        if (hit) {
+          logits[m] = *hit;
+        } else {
+          todo.push_back(moves[m]);
+          todo_at.push_back(m);
+        }
       }
-    }
-    if (!todo.empty()) {
-      auto session = judge.NewSession(pos.image);
-      for (int p : pos.revealed) session->Push(p);
-      std::vector<Logits> fresh;
-      session->Children(todo, &fresh);
-      for (size_t t = 0; t < todo.size(); ++t) {
-        logits[todo_at[t]] = fresh[t];
-        if (pos.cache) pos.cache->Insert(PixelSetCache::Toggle(key, todo[t]), fresh[t]);
+      if (!todo.empty()) {
+        auto session = judge.NewSession(pos.image);
+        for (int p : pos.revealed) session->Push(p);
+        std::vector<Logits> fresh;
+        session->Children(todo, &fresh);
+        for (size_t t = 0; t < todo.size(); ++t) {
+          logits[todo_at[t]] = fresh[t];
+          if (pos.cache) pos.cache->Insert(PixelSetCache::Toggle(key, todo[t]), fresh[t]);
+        }
       }
     }
     const float sign = pos.ToMove() == DebateRole::kHonest ? 1.0f : -1.0f;

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -116,6 +117,97 @@ struct ChildBuffers {
   AlignedFloats h;  // [kChildGroup][1024]
 };
 
+// The reach of one pixel in each layer, as rectangles (inclusive bounds):
+// the a1 cells whose conv1 window holds it, the y2 positions conv2 carries
+// those to, and the a2 cells over those positions. Only these can differ
+// between a position and the same position plus the pixel.
+struct Rect {
+  int y0 = 0, y1 = -1, x0 = 0, x1 = -1;
+  int width() const { return x1 - x0 + 1; }
+  int size() const { return (y1 - y0 + 1) * width(); }
+  bool Contains(int y, int x) const { return y >= y0 && y <= y1 && x >= x0 && x <= x1; }
+  int Index(int y, int x) const { return (y - y0) * width() + (x - x0); }
+};
+struct Reach {
+  Rect a1, y2, a2;  // a1 and y2 on the 14x14 grid, a2 on the 7x7 grid
+};
+inline Reach ReachOf(int pixel) {
+  const int r = pixel / kSide0, c = pixel % kSide0;
+  Reach re;
+  re.a1 = {std::max(0, (r - 2) >> 1), std::min(kSide1 - 1, (r + 2) >> 1),
+           std::max(0, (c - 2) >> 1), std::min(kSide1 - 1, (c + 2) >> 1)};
+  re.y2 = {std::max(0, re.a1.y0 - 2), std::min(kSide1 - 1, re.a1.y1 + 2),
+           std::max(0, re.a1.x0 - 2), std::min(kSide1 - 1, re.a1.x1 + 2)};
+  re.a2 = {re.y2.y0 >> 1, re.y2.y1 >> 1, re.y2.x0 >> 1, re.y2.x1 >> 1};
+  return re;
+}
+constexpr int kMaxReach1 = 9, kMaxReach2 = 49, kMaxReach3 = 16;
+
+// A child of a base position (the base plus one pixel) where it differs from
+// the base: its a1, y2 and a2 over the pixel's reach (row-major in each
+// rectangle) and its whole fc1 pre-activation. Children() keeps these for
+// the children it evaluates, so that the children of the next position (one
+// more pixel) follow from them by the difference that pixel makes.
+struct alignas(64) ChildState {
+  int pixel = -1;
+  Reach reach;
+  alignas(64) float a1[kMaxReach1][kC1];
+  alignas(64) float y2[kMaxReach2][kC2];
+  alignas(64) float a2[kMaxReach3][kC2];
+  alignas(64) float h[kF1];
+};
+
+// What the last reveal p changed: the base b (before it) against the current
+// state b' = b + p, where they differ. Built once per Children() call.
+struct PlyDelta {
+  int pixel = -1;
+  Reach reach;
+  // Rows of the old (b) values, by a1 cell / y2 position / a2 cell; -1 where
+  // b and b' agree.
+  int16_t idx1[kCells1], idx2[kCells1], idx3[kCells2];
+  const float* a1old = nullptr;
+  const float* y2old = nullptr;
+  const float* a2old = nullptr;
+  alignas(64) float dh[kF1];  // h(b') - h(b)
+};
+
+// Differences of differences below this share of their operands' size are
+// float rounding of a real zero (see ChildFromParent).
+constexpr float kRoundingShare = 1e-6f;
+
+// Copies the child of `base` that RevealConv left in `s` (for `pixel`) into
+// `out` over the pixel's reach; cells and positions RevealConv did not
+// change keep the base's values. out->h is filled by the caller.
+void CaptureConv(const State& base, const Scratch& s, int pixel, ChildState* out) {
+  out->pixel = pixel;
+  out->reach = ReachOf(pixel);
+  const Reach& re = out->reach;
+  for (int y = re.a1.y0; y <= re.a1.y1; ++y)
+    for (int x = re.a1.x0; x <= re.a1.x1; ++x) {
+      const int cell = y * kSide1 + x;
+      const float* src = base.a1 + cell * kC1;
+      for (int k = 0; k < s.n1; ++k)
+        if (s.cell1[k] == cell) src = s.a1new[k];
+      std::memcpy(out->a1[re.a1.Index(y, x)], src, sizeof(float) * kC1);
+    }
+  for (int y = re.y2.y0; y <= re.y2.y1; ++y)
+    for (int x = re.y2.x0; x <= re.y2.x1; ++x)
+      std::memcpy(out->y2[re.y2.Index(y, x)], base.y2 + (y * kSide1 + x) * kC2,
+                  sizeof(float) * kC2);
+  for (int k = 0; k < s.n2; ++k) {
+    const int y = s.pos2[k] / kSide1, x = s.pos2[k] % kSide1;
+    std::memcpy(out->y2[re.y2.Index(y, x)], s.y2new[k], sizeof(float) * kC2);
+  }
+  for (int y = re.a2.y0; y <= re.a2.y1; ++y)
+    for (int x = re.a2.x0; x <= re.a2.x1; ++x)
+      std::memcpy(out->a2[re.a2.Index(y, x)], base.a2 + (y * kSide2 + x) * kC2,
+                  sizeof(float) * kC2);
+  for (int k = 0; k < s.n3; ++k) {
+    const int y = s.cell3[k] / kSide2, x = s.cell3[k] % kSide2;
+    std::memcpy(out->a2[re.a2.Index(y, x)], s.a2new[k], sizeof(float) * kC2);
+  }
+}
+
 }  // namespace
 
 struct SparseJudgeKernel::Net {
@@ -139,7 +231,10 @@ struct SparseJudgeKernel::Net {
                  Scratch*) = nullptr;
   void (*fc2)(const Net&, const float*, oversight::Logits*) = nullptr;
   void (*children)(const Net&, const State&, const uint8_t*, int*, int, const int*, int,
-                   Scratch*, ChildBuffers*, oversight::Logits*) = nullptr;
+                   Scratch*, ChildBuffers*, ChildState* const*, oversight::Logits*) = nullptr;
+  void (*children_from_parent)(const Net&, const State&, const PlyDelta&, const uint8_t*, int*,
+                               int, const ChildState* const*, ChildState* const*, int, Scratch*,
+                               ChildBuffers*, oversight::Logits*) = nullptr;
   const char* isa = "";
 };
 
@@ -358,9 +453,42 @@ Logits SparseJudgeKernel::Evaluate(const SparseQuery& query) const {
 // ---------------------------------------------------------------------------
 namespace {
 
+// The children Children() evaluated for one base position (a pixel set).
+struct Generation {
+  PixelSetCache::Key base;
+  int64_t last_use = 0;
+  int n = 0;                                          // children in use
+  std::vector<std::unique_ptr<ChildState>> children;  // [0, n) in use, the rest spare
+  int16_t slot[kImagePixels];                         // index by pixel, or -1
+
+  void Reset(const PixelSetCache::Key& key) {
+    base = key;
+    n = 0;
+    std::fill(std::begin(slot), std::end(slot), static_cast<int16_t>(-1));
+  }
+  ChildState* Add(int pixel) {
+    if (n == static_cast<int>(children.size())) children.push_back(std::unique_ptr<ChildState>(new ChildState));  // uninitialised: written before read
+    slot[pixel] = static_cast<int16_t>(n);
+    ChildState* c = children[n++].get();
+    c->pixel = -1;  // until computed
+    return c;
+  }
+  const ChildState* Find(int pixel) const {
+    const int k = slot[pixel];
+    return k >= 0 && children[k]->pixel == pixel ? children[k].get() : nullptr;
+  }
+};
+
+// Generations a session keeps (least recently used goes first): about 3 MB
+// each for 150 children. One-ply searchers revisit a few bases: the empty
+// one at every game's start, and the last few of the game.
+constexpr int kGenerations = 8;
+
 // One image, a stack of reveals. The current State is updated in place by
 // Push(); each level keeps the old values of what it changed (a1 cells, y2
-// positions, a2 cells, h), so Pop() restores them bit for bit.
+// positions, a2 cells, h), so Pop() restores them bit for bit. Children()
+// keeps the children's states by base (see ChildState), so the children of
+// a base one pixel past a kept one follow from them.
 class KernelSession : public SparseJudgeSession {
  public:
   KernelSession(std::shared_ptr<const SparseJudgeKernel::Net> net, const uint8_t* image)
@@ -368,7 +496,8 @@ class KernelSession : public SparseJudgeSession {
         image_(image),
         state_(std::make_unique<State>(*net_->background)),
         scratch_(std::make_unique<Scratch>()),
-        revealed_mask_(kImagePixels, 0) {
+        revealed_mask_(kImagePixels, 0),
+        keys_(1, PixelSetCache::Empty()) {
     logits_ = net_->background_logits;
     logits_valid_ = true;
   }
@@ -377,6 +506,7 @@ class KernelSession : public SparseJudgeSession {
     Check(pixel, "Push");
     revealed_.push_back(pixel);
     revealed_mask_[pixel] = 1;
+    keys_.push_back(PixelSetCache::Toggle(keys_.back(), pixel));
     const int n = static_cast<int>(revealed_.size());
     net_->reveal(*net_, *state_, image_, revealed_.data(), n, &pixel, 1, scratch_.get());
     if (undo_.size() < revealed_.size()) undo_.emplace_back();
@@ -395,6 +525,7 @@ class KernelSession : public SparseJudgeSession {
     logits_valid_ = u.logits_valid;
     revealed_mask_[revealed_.back()] = 0;
     revealed_.pop_back();
+    keys_.pop_back();
   }
 
   int Depth() const override { return static_cast<int>(revealed_.size()); }
@@ -407,18 +538,66 @@ class KernelSession : public SparseJudgeSession {
     return logits_;
   }
 
+  // Each child is, in order of preference: kept for this base already (fc2
+  // only); kept for the base one pixel back (ChildFromParent); or computed
+  // from the current state (the loops' Children), and kept.
   void Children(const std::vector<int>& pixels, std::vector<Logits>* out) override {
     for (int p : pixels) Check(p, "Children");
     out->resize(pixels.size());
     if (pixels.empty()) return;
     if (!children_) children_ = std::make_unique<ChildBuffers>();
     const int n = static_cast<int>(revealed_.size());
+    Generation* parent = n > 0 ? FindGeneration(keys_[n - 1]) : nullptr;
+    Generation* cur = FindGeneration(keys_[n]);
+    if (!cur) cur = NewGeneration(keys_[n], parent);
+    fresh_.clear();
+    fresh_at_.clear();
+    capture_.clear();
+    carried_from_.clear();
+    carried_to_.clear();
+    carried_at_.clear();
     revealed_.push_back(-1);  // each child's slot
-    net_->children(*net_, *state_, image_, revealed_.data(), n, pixels.data(),
-                   static_cast<int>(pixels.size()), scratch_.get(), children_.get(),
-                   out->data());
+    for (size_t i = 0; i < pixels.size(); ++i) {
+      const int p = pixels[i];
+      if (const ChildState* kept = cur->Find(p)) {
+        net_->fc2(*net_, kept->h, &(*out)[i]);
+        ++stats_.kept;
+        continue;
+      }
+      const bool repeated = cur->slot[p] >= 0;  // twice in `pixels`
+      const ChildState* from = parent && !repeated ? parent->Find(p) : nullptr;
+      if (!from) {
+        fresh_.push_back(p);
+        fresh_at_.push_back(i);
+        capture_.push_back(repeated ? nullptr : cur->Add(p));
+        continue;
+      }
+      carried_from_.push_back(from);
+      carried_to_.push_back(cur->Add(p));
+      carried_at_.push_back(i);
+    }
+    if (!carried_from_.empty()) {
+      BuildPly(n);
+      carried_out_.resize(carried_from_.size());
+      net_->children_from_parent(*net_, *state_, *ply_, image_, revealed_.data(), n,
+                                 carried_from_.data(), carried_to_.data(),
+                                 static_cast<int>(carried_from_.size()), scratch_.get(),
+                                 children_.get(), carried_out_.data());
+      for (size_t k = 0; k < carried_at_.size(); ++k) (*out)[carried_at_[k]] = carried_out_[k];
+      stats_.from_parent += static_cast<int64_t>(carried_from_.size());
+    }
+    if (!fresh_.empty()) {
+      fresh_out_.resize(fresh_.size());
+      net_->children(*net_, *state_, image_, revealed_.data(), n, fresh_.data(),
+                     static_cast<int>(fresh_.size()), scratch_.get(), children_.get(),
+                     capture_.data(), fresh_out_.data());
+      for (size_t k = 0; k < fresh_.size(); ++k) (*out)[fresh_at_[k]] = fresh_out_[k];
+      stats_.fresh += static_cast<int64_t>(fresh_.size());
+    }
     revealed_.pop_back();
   }
+
+  SparseKernelSessionStats stats() const { return stats_; }
 
  private:
   // Old values of what one Push() changed. Its vectors keep their capacity,
@@ -474,6 +653,50 @@ class KernelSession : public SparseJudgeSession {
     std::memcpy(st->h, u.h.data(), sizeof(float) * kF1);
   }
 
+  Generation* FindGeneration(const PixelSetCache::Key& key) {
+    for (auto& g : generations_)
+      if (g->base == key) {
+        g->last_use = ++clock_;
+        return g.get();
+      }
+    return nullptr;
+  }
+
+  // A cleared generation for `key`: a new one, or the least recently used
+  // other than `keep`.
+  Generation* NewGeneration(const PixelSetCache::Key& key, const Generation* keep) {
+    Generation* g = nullptr;
+    if (generations_.size() < kGenerations) {
+      generations_.push_back(std::make_unique<Generation>());
+      g = generations_.back().get();
+    } else {
+      for (auto& c : generations_)
+        if (c.get() != keep && (!g || c->last_use < g->last_use)) g = c.get();
+    }
+    g->Reset(key);
+    g->last_use = ++clock_;
+    return g;
+  }
+
+  // ply_ = what the last of the n pushes changed.
+  void BuildPly(int n) {
+    if (!ply_) ply_ = std::make_unique<PlyDelta>();
+    const Undo& u = undo_[n - 1];
+    PlyDelta& d = *ply_;
+    d.pixel = revealed_[n - 1];
+    d.reach = ReachOf(d.pixel);
+    std::fill(std::begin(d.idx1), std::end(d.idx1), static_cast<int16_t>(-1));
+    std::fill(std::begin(d.idx2), std::end(d.idx2), static_cast<int16_t>(-1));
+    std::fill(std::begin(d.idx3), std::end(d.idx3), static_cast<int16_t>(-1));
+    for (size_t k = 0; k < u.cells1.size(); ++k) d.idx1[u.cells1[k]] = static_cast<int16_t>(k);
+    for (size_t k = 0; k < u.pos2.size(); ++k) d.idx2[u.pos2[k]] = static_cast<int16_t>(k);
+    for (size_t k = 0; k < u.cells3.size(); ++k) d.idx3[u.cells3[k]] = static_cast<int16_t>(k);
+    d.a1old = u.a1.data();
+    d.y2old = u.y2.data();
+    d.a2old = u.a2.data();
+    for (int k = 0; k < kF1; ++k) d.dh[k] = state_->h[k] - u.h[k];
+  }
+
   std::shared_ptr<const SparseJudgeKernel::Net> net_;
   const uint8_t* image_;
   std::unique_ptr<State> state_;
@@ -484,12 +707,29 @@ class KernelSession : public SparseJudgeSession {
   std::vector<Undo> undo_;                 // undo_[d]: what push d + 1 changed
   Logits logits_;                          // of the current state, when valid
   bool logits_valid_ = false;
+  std::vector<PixelSetCache::Key> keys_;   // keys_[d]: the set of the first d pushes
+  std::vector<std::unique_ptr<Generation>> generations_;
+  int64_t clock_ = 0;
+  std::unique_ptr<PlyDelta> ply_;
+  std::vector<int> fresh_, fresh_at_;      // Children(): work lists
+  std::vector<ChildState*> capture_;
+  std::vector<Logits> fresh_out_;
+  std::vector<const ChildState*> carried_from_;
+  std::vector<ChildState*> carried_to_;
+  std::vector<size_t> carried_at_;
+  std::vector<Logits> carried_out_;
+  SparseKernelSessionStats stats_;
 };
 
 }  // namespace
 
 std::unique_ptr<SparseJudgeSession> SparseJudgeKernel::NewSession(const uint8_t* image) const {
   return std::make_unique<KernelSession>(net_, image);
+}
+
+SparseKernelSessionStats KernelSessionStats(const SparseJudgeSession& session) {
+  const auto* k = dynamic_cast<const KernelSession*>(&session);
+  return k ? k->stats() : SparseKernelSessionStats{};
 }
 
 // ---------------------------------------------------------------------------

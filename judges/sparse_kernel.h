@@ -93,6 +93,15 @@ class SparseJudgeKernel {
   std::shared_ptr<const Net> net_;
 };
 
+// How a kernel session's Children() calls were served, child by child: kept
+// for the same base already, carried from the base one pixel back, or
+// computed from the current state.
+struct SparseKernelSessionStats {
+  int64_t kept = 0, from_parent = 0, fresh = 0;
+};
+// Zero for a session that is not a kernel session.
+SparseKernelSessionStats KernelSessionStats(const SparseJudgeSession& session);
+
 // The kernel of `net` (which may live on any device; the kernel runs on the
 // CPU on copies of its weights).
 SparseJudgeKernel MakeSparseJudgeKernel(SparseNetImpl& net, SparseKernelOptions options = {});

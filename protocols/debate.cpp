@@ -66,6 +66,24 @@ int DebateGame::Decision(const Logits& l) const {
   return ArgMax(l);
 }
 
+SparseJudgeSession& SharedJudgeSession::At(const SparseImageJudge& judge, const uint8_t* image,
+                                           const std::vector<int>& pixels) {
+  if (!session_) session_ = judge.NewSession(image);
+  size_t common = 0;
+  while (common < revealed_.size() && common < pixels.size() &&
+         revealed_[common] == pixels[common])
+    ++common;
+  while (revealed_.size() > common) {
+    session_->Pop();
+    revealed_.pop_back();
+  }
+  for (size_t k = common; k < pixels.size(); ++k) {
+    session_->Push(pixels[k]);
+    revealed_.push_back(pixels[k]);
+  }
+  return *session_;
+}
+
 bool DebatePosition::Terminal() const {
   return static_cast<int>(revealed.size()) >= game->pixels ||
          revealed.size() >= nonzero->size();
@@ -93,6 +111,7 @@ struct DebateOptions {
 
 struct ImageCache : InstanceState {
   PixelSetCache cache;
+  SharedJudgeSession session;
 };
 
 class DebateProtocol : public Protocol {
@@ -152,7 +171,12 @@ class DebateProtocol : public Protocol {
     pos.game = &game;
     pos.image = task_.data().image(i);
     pos.nonzero = &task_.Nonzero(i);
-    if (shared) pos.cache = &static_cast<ImageCache*>(shared)->cache;
+    SharedJudgeSession game_session;  // without per-image state: this game's
+    pos.session = &game_session;
+    if (shared) {
+      pos.cache = &static_cast<ImageCache*>(shared)->cache;
+      pos.session = &static_cast<ImageCache*>(shared)->session;
+    }
 
     int turn_idx = 0;
     if (game.consultancy) {

@@ -59,6 +59,24 @@ class DebaterMemory {
   virtual ~DebaterMemory() = default;
 };
 
+// A judge session on one image shared by the debaters of a game (and, with
+// the debate protocol's per-image state, by all games of the image), for
+// searchers that look one ply ahead: the judge's kernel session keeps the
+// children of recent positions, so the children of the next position (one
+// pixel on) cost a fraction of fresh ones. Not thread-safe (one worker plays
+// an image's games).
+class SharedJudgeSession {
+ public:
+  // The session on `image` (made from `judge` on first use), moved to
+  // `pixels`: pops to the common prefix, then pushes the rest.
+  SparseJudgeSession& At(const SparseImageJudge& judge, const uint8_t* image,
+                         const std::vector<int>& pixels);
+
+ private:
+  std::unique_ptr<SparseJudgeSession> session_;
+  std::vector<int> revealed_;  // the session's pixels, in push order
+};
+
 // A position: the image (which debaters see), its legal reveals and what has
 // been revealed so far, in order.
 struct DebatePosition {
@@ -72,6 +90,9 @@ struct DebatePosition {
   PixelSetCache* cache = nullptr;
   // The mover's DebaterMemory for this game, or nullptr.
   DebaterMemory* memory = nullptr;
+  // A session on `image` for one-ply searchers (see SharedJudgeSession), or
+  // nullptr. The debate protocol always provides one.
+  SharedJudgeSession* session = nullptr;
 
   bool Terminal() const;
   DebateRole ToMove() const { return game->Mover(static_cast<int>(revealed.size())); }

@@ -101,6 +101,7 @@ Result Play(const PixelDebater& agent, const SparseImageJudge& base, const Image
       items, threads,
       [&](int64_t i) {
         PixelSetCache cache;
+        SharedJudgeSession session;
         for (int g = 0; g < games_per_image; ++g) {
           DebateGame game;
           game.pixels = pixels;
@@ -113,6 +114,7 @@ Result Play(const PixelDebater& agent, const SparseImageJudge& base, const Image
           pos.image = data.image(i);
           pos.nonzero = &nonzero[i];
           pos.cache = &cache;
+          pos.session = &session;
           Rng rng(DeriveSeed(1, "bench", static_cast<uint64_t>(i * 16 + g)));
           while (!pos.Terminal()) {
             pos.revealed.push_back(agent.ChooseMove(pos, judge, rng));

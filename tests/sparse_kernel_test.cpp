@@ -242,6 +242,80 @@ TEST_CASE("Kernel sessions match the torch forward through Push/Pop and Children
   WARN("checked " << checked << " logit vectors; worst relative error " << worst);
 }
 
+// One-ply search (the greedy debater) asks a session for all children of
+// successive positions, one pixel apart; the session carries the children
+// of the previous position over (ChildFromParent). They must match torch
+// like fresh ones, including children next to the new pixel (their a1 cells
+// interact) and after jumping between branches.
+TEST_CASE("Children carried from the previous position match the torch forward", "[kernel]") {
+  SparseNet net = RandomNet(20240601);
+  std::mt19937 rng(11);
+  float worst = 0.0f;
+  SparseKernelSessionStats total;
+  int checked = 0;
+  for (const std::string& isa : IsasToTest()) {
+    SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net, {isa});
+    INFO("isa " << kernel.isa());
+    for (int image_index = 0; image_index < 4; ++image_index) {
+      const std::vector<uint8_t> image = RandomImage(rng, image_index % 2 ? 0.15 : 0.3);
+      std::vector<int> candidates_all;
+      for (int p = 0; p < kImagePixels; ++p)
+        if (image[p]) candidates_all.push_back(p);
+      auto session = kernel.NewSession(image.data());
+      std::vector<int> revealed;
+      for (int game = 0; game < 3; ++game) {
+        // Back to a random prefix (a new game: the empty position), then on.
+        const size_t keep = game == 0 ? 0 : rng() % (revealed.size() + 1);
+        while (revealed.size() > keep) {
+          session->Pop();
+          revealed.pop_back();
+        }
+        while (revealed.size() < 6) {
+          std::vector<int> moves;
+          for (int p : candidates_all)
+            if (std::find(revealed.begin(), revealed.end(), p) == revealed.end())
+              moves.push_back(p);
+          std::vector<Logits> children;
+          session->Children(moves, &children);
+          std::vector<std::vector<int>> sets;
+          for (int c : moves) {
+            sets.push_back(revealed);
+            sets.back().push_back(c);
+          }
+          const std::vector<Logits> want = TorchLogits(net, image.data(), sets);
+          for (size_t k = 0; k < moves.size(); ++k) {
+            INFO("image " << image_index << " depth " << revealed.size() << " child "
+                          << moves[k]);
+            INFO("torch  " << Show(want[k]));
+            INFO("kernel " << Show(children[k]));
+            REQUIRE(Near(children[k], want[k], &worst));
+            ++checked;
+          }
+          // Half the time the next pixel is next to the last one.
+          int next = moves[rng() % moves.size()];
+          if (!revealed.empty() && rng() % 2) {
+            const int q = revealed.back();
+            for (int p : moves)
+              if (std::abs(p / 28 - q / 28) <= 2 && std::abs(p % 28 - q % 28) <= 2) next = p;
+          }
+          session->Push(next);
+          revealed.push_back(next);
+        }
+      }
+      const SparseKernelSessionStats st = KernelSessionStats(*session);
+      total.kept += st.kept;
+      total.from_parent += st.from_parent;
+      total.fresh += st.fresh;
+    }
+  }
+  // The carried path did the bulk of the work (not a silent fallback).
+  CHECK(total.from_parent > 4 * total.fresh);
+  CHECK(total.kept > 0);
+  WARN("checked " << checked << " children (kept " << total.kept << ", carried "
+                  << total.from_parent << ", fresh " << total.fresh
+                  << "); worst relative error " << worst);
+}
+
 TEST_CASE("Pop restores the state bit for bit", "[kernel]") {
   SparseNet net = RandomNet(11);
   SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net);
