@@ -2,10 +2,11 @@
 //  - "random": a uniformly random legal reveal.
 //  - "greedy": one ply; evaluates every legal reveal with the judge (one
 //    Children() call of the position's shared session, which carries the
-//    children of the previous position over; without one, a new session for
-//    those the per-image cache does not hold) and plays the one that most improves its own side's
-//    margin under the game's decision rule (honest maximises
-//    DebateGame::HonestMargin, the liar minimises it); ties broken at random.
+//    children of the previous position over; without one, a new session
+//    for those the per-image cache does not hold) and plays the one that
+//    most improves its own side's margin under the game's decision rule
+//    (honest maximises DebateGame::HonestMargin, the liar minimises it);
+//    ties broken at random.
 #include "agents/agents.h"
 #include "agents/pick.h"
 #include "protocols/debate.h"
@@ -34,19 +35,16 @@ class GreedyDebater : public PixelDebater {
     const std::vector<int> moves = pos.LegalMoves();
     const size_t n = moves.size();
     std::vector<Logits> logits(n);
-    const PixelSetCache::Key key =
-        PixelSetCache::Of(pos.revealed.data(), static_cast<int>(pos.revealed.size()));
     if (pos.session) {
-      // All moves, cached sets included: the session keeps the children of
-      // this position and carries them to the next one, and a child missing
-      // here would be a fresh (about 3x dearer) evaluation there.
+      // All moves, the per-image cache aside: the session keeps the children
+      // of this position and carries them to the next one, where a child
+      // missing here would be a fresh (about 3x dearer) evaluation.
       pos.session->At(judge, pos.image, pos.revealed).Children(moves, &logits);
-      if (pos.cache)
-        for (size_t m = 0; m < n; ++m)
-          pos.cache->Insert(PixelSetCache::Toggle(key, moves[m]), logits[m]);
     } else {
       // Candidates the per-image cache does not know go to a new session in
       // one Children() call.
+      const PixelSetCache::Key key =
+          PixelSetCache::Of(pos.revealed.data(), static_cast<int>(pos.revealed.size()));
       std::vector<int> todo;
       std::vector<size_t> todo_at;
       for (size_t m = 0; m < n; ++m) {

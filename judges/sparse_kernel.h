@@ -18,7 +18,14 @@
 //
 // Children() reuses the current state for every candidate and runs fc1 for
 // small groups of candidates together, since neighbouring reveals change
-// mostly the same fc1 columns. Weights are stored transposed for the access
+// mostly the same fc1 columns. It also keeps each child's activations over
+// the child pixel's reach (for the last few positions asked about), so the
+// children of the next position, one pixel p on, follow from the kept ones:
+// h(b + p + q) = h(b + q) + (h(b + p) - h(b)) + what p and q change
+// together, which is nonzero only where their reaches meet and mostly zero
+// even there (the same pooled position and ReLU side with and without q).
+// A one-ply searcher (the greedy debater) pays about a third of a fresh
+// child for each. Weights are stored transposed for the access
 // pattern (channel- or unit-innermost). The inner loops are compiled three
 // times, for baseline x86-64 (SSE2), AVX2+FMA and AVX-512, and the variant is
 // picked at run time from the CPU, never assumed at compile time. Figures:

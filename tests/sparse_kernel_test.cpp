@@ -256,7 +256,7 @@ TEST_CASE("Children carried from the previous position match the torch forward",
   for (const std::string& isa : IsasToTest()) {
     SparseJudgeKernel kernel = MakeSparseJudgeKernel(*net, {isa});
     INFO("isa " << kernel.isa());
-    for (int image_index = 0; image_index < 4; ++image_index) {
+    for (int image_index = 0; image_index < 2; ++image_index) {
       const std::vector<uint8_t> image = RandomImage(rng, image_index % 2 ? 0.15 : 0.3);
       std::vector<int> candidates_all;
       for (int p = 0; p < kImagePixels; ++p)
