@@ -325,6 +325,25 @@ TEST_CASE("Greedy debate lifts the weak judge above its accuracy alone", "[pipel
   CHECK(debate > consultancy + 0.1);
 }
 
+// The greedy debaters of an image share one kernel session that carries
+// each position's children to the next: the games depend on the order the
+// image's games are played in, which must not depend on the workers.
+TEST_CASE("Greedy debate with carried children: same episodes on 1 or 2 workers", "[pipeline][debate]") {
+  auto run = [](const std::string& name, const std::string& threads) {
+    TempDir dir(name);
+    const std::string db = CopyFixture(dir);
+    const CommandResult r =
+        RunOversight({"run", ConfigPath("tiny_debate.json"), "--db", db, "--threads", threads,
+                      "--set", "stages[1].protocol.lies=\"all\""});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    return EpisodeFingerprints(db, "debate");
+  };
+  const auto two = run("greedy-2", "2");
+  REQUIRE(two.size() == 360);  // 20 images x 9 lies x 2 orders
+  CHECK(run("greedy-1", "1") == two);
+}
+
 TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 workers and after Ctrl-C + resume", "[pipeline][debate]") {
   auto run = [](const std::string& name, const std::vector<std::string>& extra) {
     TempDir dir(name);
