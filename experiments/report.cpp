@@ -421,6 +421,8 @@ int RunReportCommand(const std::string& db_path, int64_t experiment_id,
     }
   } catch (const ReportError& e) {
     return fail(e.code, e.what);
+  } catch (const SqlError& e) {
+    return fail(ExitCodeForSqliteError(e.rc()), e.what());
   } catch (const std::exception& e) {  // e.g. std::bad_alloc
     return fail(1, e.what());
   }

@@ -47,8 +47,13 @@ std::string Slurp(const std::string& path) {
 }  // namespace
 
 CommandResult RunOversight(const std::vector<std::string>& args) {
+  return RunCommand("", OVERSIGHT_BIN, args);
+}
+
+CommandResult RunCommand(const std::string& prefix, const std::string& program,
+                         const std::vector<std::string>& args) {
   TempDir tmp("cmd");
-  std::string cmd = Quote(OVERSIGHT_BIN);
+  std::string cmd = prefix + (prefix.empty() ? "" : " ") + Quote(program);
   for (const auto& a : args) cmd += " " + Quote(a);
   cmd += " >" + Quote(tmp / "out") + " 2>" + Quote(tmp / "err") + " </dev/null";
   const int raw = std::system(cmd.c_str());

@@ -26,7 +26,11 @@ struct CommandResult {
   std::string err;  // stderr
 };
 
-// Runs the oversight binary with `args` (shell-quoted here), capturing output.
+// Runs `program` with `args` (shell-quoted here) after the shell words
+// `prefix` (e.g. "xvfb-run -a"), capturing output.
+CommandResult RunCommand(const std::string& prefix, const std::string& program,
+                         const std::vector<std::string>& args);
+// Runs the oversight binary with `args`.
 CommandResult RunOversight(const std::vector<std::string>& args);
 
 // Single-column query result of `sql` on `db` as strings (NULL -> "NULL").

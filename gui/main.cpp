@@ -1,0 +1,159 @@
+// oversight-gui: the platform glue (GLFW window, OpenGL 3 context, Dear ImGui
+// backends, the frame loop, --screenshot) around the panels of panels.h.
+//
+//   oversight-gui --db PATH [--panel browse|replay] [--episode ID]
+//                 [--screenshot PNG --frames N] [--size WxH]
+//
+// Exit status: 0, 2 for bad input (usage, a missing or foreign database, a
+// newer schema), 1 when no window can be opened.
+#include <GLFW/glfw3.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
+#include <imgui.h>
+#include <stb/stb_image_write.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "gui/panels.h"
+
+namespace {
+
+struct Options {
+  std::string db = "runs.db";
+  std::string panel = "browse";  // the tab shown first
+  int64_t episode = 0;           // opened in the replay panel at start
+  std::string screenshot;        // write a PNG of frame `frames`, then exit
+  int frames = 5;
+  int width = 1280, height = 800;
+};
+
+// The framebuffer as a PNG (rows flipped: OpenGL's origin is bottom-left).
+bool SavePng(const std::string& path, int width, int height) {
+  std::vector<unsigned char> rgba(static_cast<size_t>(width) * height * 4);
+  glPixelStorei(GL_PACK_ALIGNMENT, 1);
+  glReadPixels(0, 0, width, height, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data());
+  std::vector<unsigned char> flipped(rgba.size());
+  const size_t row = static_cast<size_t>(width) * 4;
+  for (int y = 0; y < height; ++y)
+    std::copy(rgba.begin() + (height - 1 - y) * row, rgba.begin() + (height - y) * row,
+              flipped.begin() + y * row);
+  return stbi_write_png(path.c_str(), width, height, 4, flipped.data(),
+                        static_cast<int>(row)) != 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"Oversight Lab GUI: browse and replay the episodes of an experiment log"};
+  app.add_option("--db", o.db, "SQLite log to open (read-only)")->capture_default_str();
+  app.add_option("--panel", o.panel, "Panel shown first")
+      ->check(CLI::IsMember({"browse", "replay"}))
+      ->capture_default_str();
+  app.add_option("--episode", o.episode, "Episode id to open in the replay panel");
+  app.add_option("--screenshot", o.screenshot, "Render --frames frames, save a PNG, exit");
+  app.add_option("--frames", o.frames, "Frames before the screenshot")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--width", o.width, "Window width")->check(CLI::Range(320, 8192));
+  app.add_option("--height", o.height, "Window height")->check(CLI::Range(240, 8192));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  std::unique_ptr<oversight::LogView> view;
+  try {
+    view = std::make_unique<oversight::LogView>(o.db);
+  } catch (const std::exception& e) {  // StoreError: missing, foreign, newer
+    std::fprintf(stderr, "oversight-gui: %s\n", e.what());
+    return 2;
+  }
+
+  if (!glfwInit()) {
+    std::fprintf(stderr, "oversight-gui: cannot initialise GLFW (no display? run under "
+                         "xvfb-run for headless use)\n");
+    return 1;
+  }
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
+  GLFWwindow* window =
+      glfwCreateWindow(o.width, o.height, ("Oversight Lab - " + o.db).c_str(), nullptr, nullptr);
+  if (!window) {
+    std::fprintf(stderr, "oversight-gui: cannot open an OpenGL 3.0 window\n");
+    glfwTerminate();
+    return 1;
+  }
+  glfwMakeContextCurrent(window);
+  glfwSwapInterval(o.screenshot.empty() ? 1 : 0);
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  ImGui::GetIO().IniFilename = nullptr;  // no imgui.ini beside the user's files
+  ImGui::StyleColorsDark();
+  ImGui_ImplGlfw_InitForOpenGL(window, true);
+  ImGui_ImplOpenGL3_Init("#version 130");
+
+  oversight::BrowsePanel browse(view.get());
+  oversight::ReplayPanel replay(view.get());
+  if (o.episode > 0) replay.Open(o.episode);
+  bool select_replay = o.panel == "replay";
+  int frame = 0;
+  int status = 0;
+  while (!glfwWindowShouldClose(window)) {
+    glfwPollEvents();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    ImGui::SetNextWindowPos(vp->WorkPos);
+    ImGui::SetNextWindowSize(vp->WorkSize);
+    ImGui::Begin("Oversight Lab", nullptr,
+                 ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                     ImGuiWindowFlags_NoSavedSettings);
+    ImGui::Text("%s", o.db.c_str());
+    if (ImGui::BeginTabBar("panels")) {
+      if (ImGui::BeginTabItem("Browse")) {
+        if (const auto id = browse.Draw()) {
+          replay.Open(*id);
+          select_replay = true;
+        }
+        ImGui::EndTabItem();
+      }
+      if (ImGui::BeginTabItem("Replay", nullptr,
+                              select_replay ? ImGuiTabItemFlags_SetSelected : 0)) {
+        replay.Draw();
+        ImGui::EndTabItem();
+      }
+      select_replay = false;
+      ImGui::EndTabBar();
+    }
+    ImGui::End();
+    ImGui::Render();
+    int w = 0, h = 0;
+    glfwGetFramebufferSize(window, &w, &h);
+    glViewport(0, 0, w, h);
+    glClearColor(0.08f, 0.08f, 0.09f, 1);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    if (!o.screenshot.empty() && ++frame >= o.frames) {
+      if (!SavePng(o.screenshot, w, h)) {
+        std::fprintf(stderr, "oversight-gui: cannot write %s\n", o.screenshot.c_str());
+        status = 1;
+      }
+      break;
+    }
+    glfwSwapBuffers(window);
+  }
+  ImGui_ImplOpenGL3_Shutdown();
+  ImGui_ImplGlfw_Shutdown();
+  ImGui::DestroyContext();
+  glfwDestroyWindow(window);
+  glfwTerminate();
+  return status;
+}

@@ -1,0 +1,316 @@
+// [SECTION] Browse panel
+// [SECTION] Replay panel
+#include "gui/panels.h"
+
+#include <imgui.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/sql_stmt.h"
+
+namespace oversight {
+
+// ---------------------------------------------------------------------------
+// [SECTION] Browse panel
+// ---------------------------------------------------------------------------
+namespace {
+
+constexpr int64_t kPageRows = 256;  // rows fetched per query
+
+// A combo over "any" + `values`; true when the choice changed.
+bool FilterCombo(const char* label, const std::vector<std::string>& values, std::string* value) {
+  bool changed = false;
+  if (ImGui::BeginCombo(label, value->empty() ? "any" : value->c_str())) {
+    if (ImGui::Selectable("any", value->empty())) {
+      value->clear();
+      changed = true;
+    }
+    for (const std::string& v : values)
+      if (ImGui::Selectable(v.c_str(), *value == v)) {
+        *value = v;
+        changed = true;
+      }
+    ImGui::EndCombo();
+  }
+  return changed;
+}
+
+}  // namespace
+
+void BrowsePanel::SelectExperiment(int64_t id) {
+  filter = EpisodeFilter{};
+  filter.experiment_id = id;
+  try {
+    stages = view->Stages(id);
+    protocols = view->Protocols(id);
+  } catch (const SqlError& e) {
+    error = e.what();
+  }
+  page_offset = -1;
+  last_refresh = -1e9;
+}
+
+std::optional<int64_t> BrowsePanel::Draw() {
+  std::optional<int64_t> opened;
+  const double now = ImGui::GetTime();
+  if (now - last_refresh > 1.0) {  // follow a running experiment
+    last_refresh = now;
+    try {
+      experiments = view->Experiments();
+      if (filter.experiment_id == 0 && !experiments.empty()) SelectExperiment(experiments.front().id);
+      const int64_t n = view->CountEpisodes(filter);
+      if (n != count) page_offset = -1;
+      count = n;
+      error.clear();
+    } catch (const SqlError& e) {
+      error = e.what();
+    }
+  }
+
+  ImGui::BeginChild("experiments", ImVec2(260, 0), true);
+  ImGui::TextUnformatted("Experiments");
+  ImGui::Separator();
+  for (const ExperimentItem& x : experiments) {
+    const std::string label = std::to_string(x.id) + "  " + x.name + "  (" + x.status + ", " +
+                              std::to_string(x.episodes) + ")";
+    if (ImGui::Selectable(label.c_str(), x.id == filter.experiment_id)) SelectExperiment(x.id);
+  }
+  ImGui::EndChild();
+  ImGui::SameLine();
+
+  ImGui::BeginChild("episodes");
+  if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
+  bool changed = false;
+  ImGui::PushItemWidth(150);
+  changed |= FilterCombo("stage", stages, &filter.stage);
+  ImGui::SameLine();
+  changed |= FilterCombo("protocol", protocols, &filter.protocol);
+  ImGui::SameLine();
+  static const std::vector<std::string> kinds = {"model", "human", "oracle", "reward_model",
+                                                 "remote"};
+  changed |= FilterCombo("judge kind", kinds, &filter.judge_kind);
+  ImGui::SameLine();
+  const char* correct_names[] = {"any", "0", "1", "none"};
+  int correct = filter.correct + 1;
+  if (ImGui::Combo("correct", &correct, correct_names, 4)) {
+    filter.correct = correct - 1;
+    changed = true;
+  }
+  ImGui::SameLine();
+  char outcome[64];
+  std::snprintf(outcome, sizeof outcome, "%s", filter.outcome.c_str());
+  if (ImGui::InputText("outcome", outcome, sizeof outcome)) {
+    filter.outcome = outcome;
+    changed = true;
+  }
+  ImGui::PopItemWidth();
+  if (changed) {
+    page_offset = -1;
+    last_refresh = -1e9;
+  }
+  ImGui::Text("%lld episodes", static_cast<long long>(count));
+
+  const ImGuiTableFlags flags = ImGuiTableFlags_Sortable | ImGuiTableFlags_ScrollY |
+                                ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter |
+                                ImGuiTableFlags_Resizable;
+  if (ImGui::BeginTable("episode_table", 7, flags)) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    const struct {
+      const char* name;
+      EpisodeColumn col;
+    } columns[] = {{"id", EpisodeColumn::kId},           {"stage", EpisodeColumn::kStage},
+                   {"protocol", EpisodeColumn::kProtocol}, {"instance", EpisodeColumn::kInstance},
+                   {"truth", EpisodeColumn::kTruth},     {"outcome", EpisodeColumn::kOutcome},
+                   {"correct", EpisodeColumn::kCorrect}};
+    for (const auto& c : columns)
+      ImGui::TableSetupColumn(c.name, c.col == EpisodeColumn::kId ? ImGuiTableColumnFlags_DefaultSort : 0,
+                              0.0f, static_cast<ImGuiID>(c.col));
+    ImGui::TableHeadersRow();
+    if (ImGuiTableSortSpecs* specs = ImGui::TableGetSortSpecs()) {
+      if (specs->SpecsDirty && specs->SpecsCount > 0) {
+        sort = static_cast<EpisodeColumn>(specs->Specs[0].ColumnUserID);
+        descending = specs->Specs[0].SortDirection == ImGuiSortDirection_Descending;
+        page_offset = -1;
+        specs->SpecsDirty = false;
+      }
+    }
+    ImGuiListClipper clipper;
+    clipper.Begin(static_cast<int>(count));
+    while (clipper.Step()) {
+      const int64_t first = clipper.DisplayStart, last = clipper.DisplayEnd;
+      if (page_offset < 0 || first < page_offset ||
+          last > page_offset + static_cast<int64_t>(page.size())) {
+        page_offset = std::max<int64_t>(0, first - kPageRows / 4);
+        try {
+          page = view->PageEpisodes(filter, sort, descending, page_offset, kPageRows);
+        } catch (const SqlError& e) {
+          error = e.what();
+          page.clear();
+        }
+      }
+      for (int64_t row = first; row < last; ++row) {
+        const int64_t k = row - page_offset;
+        if (k < 0 || k >= static_cast<int64_t>(page.size())) break;
+        const EpisodeItem& e = page[k];
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        char id[32];
+        std::snprintf(id, sizeof id, "%lld", static_cast<long long>(e.id));
+        if (ImGui::Selectable(id, false, ImGuiSelectableFlags_SpanAllColumns)) opened = e.id;
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.stage.c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.protocol.c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.instance.c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.truth.c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.outcome.c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(e.correct ? (*e.correct ? "1" : "0") : "-");
+      }
+    }
+    ImGui::EndTable();
+  }
+  ImGui::EndChild();
+  return opened;
+}
+
+// ---------------------------------------------------------------------------
+// [SECTION] Replay panel
+// ---------------------------------------------------------------------------
+namespace {
+
+// Reveal turns: (pixel, value, role) from actions {"pixel": p, "value": v}.
+struct Reveal {
+  int pixel;
+  float value;
+  std::string role;
+};
+
+std::vector<Reveal> Reveals(const EpisodeDetail& d) {
+  std::vector<Reveal> out;
+  for (const TurnItem& t : d.turns) {
+    const nlohmann::json a = nlohmann::json::parse(t.action, nullptr, /*allow_exceptions=*/false);
+    if (!a.is_object() || !a.contains("pixel") || !a["pixel"].is_number_integer()) continue;
+    const int p = a["pixel"].get<int>();
+    if (p < 0 || p >= 784) continue;
+    const float v = a.contains("value") && a["value"].is_number() ? a["value"].get<float>() : 1.0f;
+    out.push_back({p, v, t.role});
+  }
+  return out;
+}
+
+ImU32 RoleColour(const std::string& role, float value) {
+  const float v = 0.35f + 0.65f * std::clamp(value, 0.0f, 1.0f);
+  if (role == "honest") return ImGui::GetColorU32(ImVec4(0.25f * v, 0.55f * v, 1.0f * v, 1));
+  if (role == "liar") return ImGui::GetColorU32(ImVec4(1.0f * v, 0.3f * v, 0.25f * v, 1));
+  return ImGui::GetColorU32(ImVec4(0.9f * v, 0.9f * v, 0.3f * v, 1));
+}
+
+}  // namespace
+
+void ReplayPanel::Open(int64_t episode_id) {
+  try {
+    detail = view->Episode(episode_id);
+    error = detail ? "" : "no episode with id " + std::to_string(episode_id);
+  } catch (const SqlError& e) {
+    detail.reset();
+    error = e.what();
+  }
+  image = detail ? EpisodeImage(detail->episode.task, detail->episode.instance)
+                 : std::vector<uint8_t>{};
+  step = detail ? static_cast<int>(Reveals(*detail).size()) : 0;
+}
+
+void ReplayPanel::Draw() {
+  if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
+  if (!detail) {
+    ImGui::TextUnformatted("Open an episode from the browser.");
+    return;
+  }
+  const EpisodeItem& e = detail->episode;
+  ImGui::Text("episode %lld  stage %s  protocol %s  task %s  instance %s  truth %s  outcome %s",
+              static_cast<long long>(e.id), e.stage.c_str(), e.protocol.c_str(), e.task.c_str(),
+              e.instance.c_str(), e.truth.c_str(), e.outcome.c_str());
+  const std::vector<Reveal> reveals = Reveals(*detail);
+  if (!reveals.empty()) {
+    const int n = static_cast<int>(reveals.size());
+    if (ImGui::Button("<")) step = std::max(0, step - 1);
+    ImGui::SameLine();
+    if (ImGui::Button(">")) step = std::min(n, step + 1);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(200);
+    ImGui::SliderInt("reveals", &step, 0, n);
+    ImGui::SameLine();
+    ImGui::Checkbox("show image", &show_image);
+    ImGui::SameLine();
+    ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "honest");
+    ImGui::SameLine();
+    ImGui::TextColored(ImVec4(1, 0.35f, 0.3f, 1), "liar");
+    // The canvas: 28x28 cells, hidden pixels dark.
+    const float cell = 12.0f;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImDrawList* draw = ImGui::GetWindowDrawList();
+    draw->AddRectFilled(origin, ImVec2(origin.x + 28 * cell, origin.y + 28 * cell),
+                        ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
+    if (show_image && image.size() == 784)
+      for (int p = 0; p < 784; ++p) {
+        if (!image[p]) continue;
+        const float g = image[p] / 255.0f * 0.6f;
+        const ImVec2 a(origin.x + (p % 28) * cell, origin.y + (p / 28) * cell);
+        draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell),
+                            ImGui::GetColorU32(ImVec4(g, g, g, 1)));
+      }
+    for (int k = 0; k < std::min(step, n); ++k) {
+      const Reveal& r = reveals[k];
+      const ImVec2 a(origin.x + (r.pixel % 28) * cell, origin.y + (r.pixel / 28) * cell);
+      draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), RoleColour(r.role, r.value));
+      char label[16];
+      std::snprintf(label, sizeof label, "%d", k + 1);
+      draw->AddText(ImVec2(a.x + 2, a.y - 1), IM_COL32(255, 255, 255, 255), label);
+    }
+    ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
+  }
+  if (ImGui::BeginTable("turns", 5, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter |
+                                        ImGuiTableFlags_ScrollY,
+                        ImVec2(0, 180))) {
+    for (const char* h : {"turn", "role", "agent", "action", "parent"}) ImGui::TableSetupColumn(h);
+    ImGui::TableHeadersRow();
+    for (const TurnItem& t : detail->turns) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::Text("%lld", static_cast<long long>(t.idx));
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(t.role.c_str());
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(t.agent.c_str());
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted((t.action + (t.content.empty() ? "" : "  " + t.content)).c_str());
+      ImGui::TableNextColumn();
+      if (t.parent_turn_id) ImGui::Text("%lld", static_cast<long long>(*t.parent_turn_id));
+    }
+    ImGui::EndTable();
+  }
+  for (const JudgementItem& j : detail->judgements) {
+    ImGui::Text("judge %s (%s): verdict %s, confidence %s", j.judge.c_str(), j.judge_kind.c_str(),
+                j.verdict.c_str(),
+                j.confidence ? std::to_string(*j.confidence).c_str() : "-");
+    const nlohmann::json d = nlohmann::json::parse(j.detail, nullptr, false);
+    if (d.is_object() && d.contains("logits") && d["logits"].is_array()) {
+      std::vector<float> logits;
+      for (const auto& v : d["logits"])
+        if (v.is_number()) logits.push_back(v.get<float>());
+      if (!logits.empty()) {
+        const auto [lo, hi] = std::minmax_element(logits.begin(), logits.end());
+        ImGui::PlotHistogram("logits (class 0..9)", logits.data(), static_cast<int>(logits.size()),
+                             0, nullptr, std::min(0.0f, *lo), std::max(0.0f, *hi), ImVec2(360, 90));
+      }
+    }
+  }
+}
+
+}  // namespace oversight

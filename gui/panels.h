@@ -1,0 +1,53 @@
+// The GUI's panels (Dear ImGui), apart from the platform glue in main.cpp.
+// Each is a small struct with Draw(); they read the log through LogView.
+// UI thread only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gui/log_view.h"
+
+namespace oversight {
+
+// Experiments -> episodes, with filters and sorting. The table asks the log
+// only for the rows on screen (ImGuiListClipper + LogView::PageEpisodes),
+// and re-counts once a second, so it follows a running experiment.
+struct BrowsePanel {
+  explicit BrowsePanel(LogView* view) : view(view) {}
+  // Draws the panel; returns the id of an episode the user opened, if any.
+  std::optional<int64_t> Draw();
+  void SelectExperiment(int64_t id);
+
+  LogView* view;
+  std::vector<ExperimentItem> experiments;
+  std::vector<std::string> stages, protocols;
+  EpisodeFilter filter;
+  EpisodeColumn sort = EpisodeColumn::kId;
+  bool descending = false;
+  int64_t count = 0;
+  int64_t page_offset = -1;  // rows [page_offset, + page.size()) are cached
+  std::vector<EpisodeItem> page;
+  double last_refresh = -1e9;
+  std::string error;  // the last database error, shown in the panel
+};
+
+// One episode, turn by turn: image debates on an enlarged 28x28 canvas (the
+// revealed pixels in order, coloured by who revealed them), other protocols
+// as a transcript; the judgements with a bar chart of their logits.
+struct ReplayPanel {
+  explicit ReplayPanel(LogView* view) : view(view) {}
+  void Open(int64_t episode_id);
+  void Draw();
+
+  LogView* view;
+  std::optional<EpisodeDetail> detail;
+  std::vector<uint8_t> image;  // 784 bytes, or empty
+  int step = 0;                // reveals shown
+  bool show_image = false;
+  std::string error;
+};
+
+}  // namespace oversight

@@ -1,0 +1,223 @@
+// oversight-gui: its log reader (LogView: filters, sorting, paging, one
+// episode, bad files) on real SQLite files, and the program itself under
+// Xvfb (a real window and OpenGL context; screenshots checked pixel by
+// pixel, bad input refused with a message).
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <stb/stb_image.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "gui/log_view.h"
+#include "test_util.h"
+
+namespace oversight {
+namespace {
+
+using testing::QueryColumn;
+using testing::TempDir;
+
+// A log of 1,000 episodes over two stages and protocols, with outcomes,
+// correct 1 / 0 / NULL and judgements by model and (every 7th) human judges;
+// episode 1 is a 4-reveal image debate on MNIST test image 3.
+std::string MakeLog(const TempDir& dir) {
+  const std::string path = dir / "log.db";
+  auto store = Store::Open(path);
+  const int64_t x = store->CreateExperiment("gui_test", "{}", 1, "test");
+  std::vector<EpisodeRecord> eps;
+  for (int i = 0; i < 1000; ++i) {
+    EpisodeRecord e;
+    e.experiment_id = x;
+    e.stage = i < 600 ? "alone" : "debate";
+    e.idx = i;
+    e.protocol = i < 600 ? "direct" : "debate";
+    e.task = "mnist";
+    e.instance = "test/" + std::to_string((i * 37) % 200);
+    e.truth = std::to_string(i % 10);
+    e.outcome = std::to_string((i * 3) % 10);
+    if (i % 5 != 4) e.correct = (i % 3 == 0) ? 1 : 0;
+    if (i == 0) {
+      e.instance = "test/3#first=honest,lie_index=0";
+      const int pixels[4] = {350, 378, 406, 434};
+      for (int k = 0; k < 4; ++k)
+        e.turns.push_back({k, k % 2 ? "liar" : "honest", "greedy",
+                           "{\"pixel\":" + std::to_string(pixels[k]) + ",\"value\":0.9}", "", {}, 0});
+    }
+    JudgementRecord j;
+    j.judge = i % 7 == 0 ? "person" : "sparse";
+    j.judge_kind = i % 7 == 0 ? JudgeKind::kHuman : JudgeKind::kModel;
+    j.verdict = e.outcome;
+    j.detail = "{\"logits\":[1,2,3,4,5,-1,-2,-3,-4,-5]}";
+    e.judgements.push_back(j);
+    eps.push_back(std::move(e));
+  }
+  store->InsertEpisodes(eps);
+  return path;
+}
+
+std::vector<int64_t> Ids(const std::vector<EpisodeItem>& rows) {
+  std::vector<int64_t> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+std::vector<int64_t> SqlIds(const std::string& db, const std::string& sql) {
+  std::vector<int64_t> ids;
+  for (const auto& s : QueryColumn(db, sql)) ids.push_back(std::stoll(s));
+  return ids;
+}
+
+TEST_CASE("LogView filters, sorts and pages episodes like SQL over the whole table", "[gui]") {
+  TempDir dir("logview");
+  const std::string db = MakeLog(dir);
+  LogView view(db);
+  const auto experiments = view.Experiments();
+  REQUIRE(experiments.size() == 1);
+  CHECK(experiments[0].episodes == 1000);
+  const int64_t x = experiments[0].id;
+  CHECK(view.Stages(x) == std::vector<std::string>{"alone", "debate"});
+  CHECK(view.Protocols(x) == std::vector<std::string>{"debate", "direct"});
+
+  EpisodeFilter f;
+  f.experiment_id = x;
+  CHECK(view.CountEpisodes(f) == 1000);
+  f.stage = "debate";
+  f.correct = 1;
+  CHECK(view.CountEpisodes(f) ==
+        std::stoll(testing::QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'debate' AND correct = 1")));
+  f = EpisodeFilter{};
+  f.experiment_id = x;
+  f.correct = 2;  // no ground truth
+  CHECK(view.CountEpisodes(f) == 200);
+  f.correct = -1;
+  f.judge_kind = "human";
+  CHECK(view.CountEpisodes(f) == 143);  // i % 7 == 0 for i < 1000
+  f.judge_kind.clear();
+  f.outcome = "3' OR '1'='1";  // a value, never SQL
+  CHECK(view.CountEpisodes(f) == 0);
+
+  // Pages of 64, descending by instance (ties by id), match one ORDER BY.
+  f = EpisodeFilter{};
+  f.experiment_id = x;
+  f.protocol = "direct";
+  std::vector<EpisodeItem> all;
+  for (int64_t off = 0;; off += 64) {
+    const auto page = view.PageEpisodes(f, EpisodeColumn::kInstance, true, off, 64);
+    all.insert(all.end(), page.begin(), page.end());
+    if (page.size() < 64) break;
+  }
+  CHECK(Ids(all) == SqlIds(db, "SELECT id FROM episodes WHERE protocol = 'direct' "
+                               "ORDER BY instance DESC, id DESC"));
+  CHECK(all.size() == 600);
+
+  const auto d = view.Episode(all.back().id);
+  REQUIRE(d);
+  CHECK(d->episode.protocol == "direct");
+  CHECK(d->judgements.size() == 1);
+  const auto debate = view.Episode(1);
+  REQUIRE(debate);
+  REQUIRE(debate->turns.size() == 4);
+  CHECK(debate->turns[1].role == "liar");
+  CHECK(debate->turns[3].action == "{\"pixel\":434,\"value\":0.9}");
+  CHECK_FALSE(view.Episode(123456));
+  // The image of "test/3" is MNIST test image 3 of our split.
+  const auto image = EpisodeImage("mnist", "test/3#first=honest");
+  REQUIRE(image.size() == 784);
+  CHECK(EpisodeImage("permutation", "n8/1").empty());
+}
+
+TEST_CASE("LogView refuses missing, foreign and newer files by name", "[gui]") {
+  TempDir dir("logview-bad");
+  CHECK_THROWS_WITH(LogView(dir / "none.db"), Catch::Contains("none.db") && Catch::Contains("no such"));
+  { std::ofstream(dir / "text.db") << "not a database at all, just text\n"; }
+  CHECK_THROWS_WITH(LogView(dir / "text.db"), Catch::Contains("text.db"));
+  const std::string newer = MakeLog(dir);
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open(newer.c_str(), &h);
+    sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+  }
+  CHECK_THROWS_WITH(LogView(newer), Catch::Contains("newer"));
+}
+
+// --- the program under Xvfb -------------------------------------------------
+
+testing::CommandResult RunGui(const std::vector<std::string>& args) {
+  return testing::RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", OVERSIGHT_GUI_BIN, args);
+}
+
+struct Png {
+  int w = 0, h = 0;
+  std::vector<unsigned char> rgb;
+  bool Load(const std::string& path) {
+    int n = 0;
+    unsigned char* p = stbi_load(path.c_str(), &w, &h, &n, 3);
+    if (!p) return false;
+    rgb.assign(p, p + static_cast<size_t>(w) * h * 3);
+    stbi_image_free(p);
+    return true;
+  }
+  // Pixels in [x0, x1) x [y0, y1) close to (r, g, b).
+  int Count(int x0, int y0, int x1, int y1, int r, int g, int b) const {
+    int n = 0;
+    for (int y = y0; y < y1 && y < h; ++y)
+      for (int x = x0; x < x1 && x < w; ++x) {
+        const unsigned char* q = &rgb[(static_cast<size_t>(y) * w + x) * 3];
+        if (std::abs(q[0] - r) < 40 && std::abs(q[1] - g) < 40 && std::abs(q[2] - b) < 40) ++n;
+      }
+    return n;
+  }
+};
+
+TEST_CASE("The replay panel draws an episode's reveals in the debaters' colours", "[gui]") {
+  TempDir dir("gui-replay");
+  const std::string db = MakeLog(dir);
+  const auto r = RunGui({"--db", db, "--panel", "replay", "--episode", "1", "--screenshot",
+                         dir / "replay.png", "--frames", "4"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Png png;
+  REQUIRE(png.Load(dir / "replay.png"));
+  CHECK(png.w == 1280);
+  CHECK(png.h == 800);
+  // Two honest (blue) and two liar (red) 12x12 cells on the canvas, which
+  // starts near the top left: about 2 x 144 pixels of each colour (the
+  // legend and the step numbers take a few).
+  const int blue = png.Count(0, 80, 400, 460, 69, 152, 255);
+  const int red = png.Count(0, 80, 400, 460, 255, 83, 69);
+  CHECK(blue > 200);
+  CHECK(red > 200);
+  // An episode without reveals: no coloured cells.
+  const auto r2 = RunGui({"--db", db, "--panel", "replay", "--episode", "700", "--screenshot",
+                          dir / "replay2.png", "--frames", "4"});
+  REQUIRE(r2.status == 0);
+  Png png2;
+  REQUIRE(png2.Load(dir / "replay2.png"));
+  CHECK(png2.Count(0, 80, 400, 460, 69, 152, 255) < 50);
+}
+
+TEST_CASE("The browser lists the episodes, and bad input gets a message, not a crash", "[gui]") {
+  TempDir dir("gui-browse");
+  const std::string db = MakeLog(dir);
+  const auto r = RunGui({"--db", db, "--screenshot", dir / "browse.png", "--frames", "4"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Png png;
+  REQUIRE(png.Load(dir / "browse.png"));
+  // The selected experiment and the table's rows: many light text pixels.
+  CHECK(png.Count(0, 0, 1280, 800, 255, 255, 255) > 2000);
+
+  const auto missing = RunGui({"--db", dir / "nope.db"});
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.err, Catch::Contains("nope.db") && Catch::Contains("no such database"));
+  const auto usage = RunGui({"--db", db, "--panel", "dashboard-of-doom"});
+  CHECK(usage.status == 2);
+  CHECK_THAT(usage.err, Catch::Contains("--panel"));
+}
+
+}  // namespace
+}  // namespace oversight
