@@ -5,6 +5,7 @@
 
 #include "engine/dataset.h"
 #include "engine/sql_stmt.h"
+#include "engine/stats.h"
 #include "engine/store.h"
 
 namespace oversight {
@@ -157,6 +158,41 @@ std::optional<EpisodeDetail> LogView::Episode(int64_t id) {
   j.Bind(1, id);
   while (j.Next()) d.judgements.push_back({j.Text(0), j.Text(1), j.Text(2), j.Text(3), j.OptDouble(4)});
   return d;
+}
+
+std::vector<MetricSeries> LogView::Metrics(int64_t experiment_id) {
+  Stmt q(store_->handle(),
+         "SELECT stage, name, step, value FROM metrics WHERE experiment_id = ?1 "
+         "ORDER BY stage, name, step",
+         "read metrics");
+  q.Bind(1, experiment_id);
+  std::vector<MetricSeries> out;
+  while (q.Next()) {
+    if (out.empty() || out.back().stage != q.Text(0) || out.back().name != q.Text(1))
+      out.push_back({q.Text(0), q.Text(1), {}, {}});
+    out.back().steps.push_back(q.Int(2));
+    out.back().values.push_back(q.Double(3));
+  }
+  return out;
+}
+
+std::vector<AccuracyRow> LogView::Accuracy(int64_t experiment_id) {
+  Stmt q(store_->handle(),
+         "SELECT stage, protocol, count(correct), coalesce(sum(correct), 0) FROM episodes "
+         "WHERE experiment_id = ?1 GROUP BY stage, protocol ORDER BY min(id)",
+         "read accuracy");
+  q.Bind(1, experiment_id);
+  std::vector<AccuracyRow> out;
+  while (q.Next()) {
+    AccuracyRow r{q.Text(0), q.Text(1), q.Int(2), q.Int(3), 0, 0};
+    if (r.n > 0) {
+      const Interval ci = WilsonInterval(r.correct, r.n);
+      r.lo = ci.lo;
+      r.hi = ci.hi;
+    }
+    out.push_back(r);
+  }
+  return out;
 }
 
 std::vector<uint8_t> EpisodeImage(const std::string& task, const std::string& instance) {

@@ -57,6 +57,21 @@ struct EpisodeDetail {
   std::vector<JudgementItem> judgements;
 };
 
+// One metric of one stage over steps (the dashboard's line plots).
+struct MetricSeries {
+  std::string stage, name;
+  std::vector<int64_t> steps;
+  std::vector<double> values;
+};
+
+// Accuracy of one stage and protocol: episodes with ground truth, correct
+// ones, and the 95% Wilson interval.
+struct AccuracyRow {
+  std::string stage, protocol;
+  int64_t n = 0, correct = 0;
+  double lo = 0, hi = 0;
+};
+
 class LogView {
  public:
   // Throws StoreError with a message naming `path` for a missing file, a
@@ -75,6 +90,10 @@ class LogView {
   std::vector<EpisodeItem> PageEpisodes(const EpisodeFilter& filter, EpisodeColumn sort,
                                         bool descending, int64_t offset, int64_t limit);
   std::optional<EpisodeDetail> Episode(int64_t id);
+  // Every metric of the experiment by stage and name, in step order.
+  std::vector<MetricSeries> Metrics(int64_t experiment_id);
+  // Per stage and protocol, in stage order.
+  std::vector<AccuracyRow> Accuracy(int64_t experiment_id);
 
  private:
   std::string path_;

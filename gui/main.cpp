@@ -1,7 +1,7 @@
 // oversight-gui: the platform glue (GLFW window, OpenGL 3 context, Dear ImGui
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
-//   oversight-gui --db PATH [--panel browse|replay] [--episode ID]
+//   oversight-gui --db PATH [--panel browse|replay|dashboard] [--experiment ID] [--episode ID]
 //                 [--screenshot PNG --frames N] [--size WxH]
 //
 // Exit status: 0, 2 for bad input (usage, a missing or foreign database, a
@@ -26,6 +26,7 @@ namespace {
 struct Options {
   std::string db = "runs.db";
   std::string panel = "browse";  // the tab shown first
+  int64_t experiment = 0;        // selected at start (0: the first)
   int64_t episode = 0;           // opened in the replay panel at start
   std::string screenshot;        // write a PNG of frame `frames`, then exit
   int frames = 5;
@@ -53,8 +54,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Oversight Lab GUI: browse and replay the episodes of an experiment log"};
   app.add_option("--db", o.db, "SQLite log to open (read-only)")->capture_default_str();
   app.add_option("--panel", o.panel, "Panel shown first")
-      ->check(CLI::IsMember({"browse", "replay"}))
+      ->check(CLI::IsMember({"browse", "replay", "dashboard"}))
       ->capture_default_str();
+  app.add_option("--experiment", o.experiment, "Experiment id selected at start (default: the first)");
   app.add_option("--episode", o.episode, "Episode id to open in the replay panel");
   app.add_option("--screenshot", o.screenshot, "Render --frames frames, save a PNG, exit");
   app.add_option("--frames", o.frames, "Frames before the screenshot")
@@ -101,8 +103,12 @@ int main(int argc, char** argv) {
 
   oversight::BrowsePanel browse(view.get());
   oversight::ReplayPanel replay(view.get());
+  oversight::DashboardPanel dashboard(view.get());
+  if (o.experiment > 0) browse.SelectExperiment(o.experiment);
+  browse.Refresh();
   if (o.episode > 0) replay.Open(o.episode);
   bool select_replay = o.panel == "replay";
+  bool select_dashboard = o.panel == "dashboard";
   int frame = 0;
   int status = 0;
   while (!glfwWindowShouldClose(window)) {
@@ -130,7 +136,12 @@ int main(int argc, char** argv) {
         replay.Draw();
         ImGui::EndTabItem();
       }
-      select_replay = false;
+      if (ImGui::BeginTabItem("Dashboard", nullptr,
+                              select_dashboard ? ImGuiTabItemFlags_SetSelected : 0)) {
+        if (browse.filter.experiment_id > 0) dashboard.Draw(browse.filter.experiment_id);
+        ImGui::EndTabItem();
+      }
+      select_replay = select_dashboard = false;
       ImGui::EndTabBar();
     }
     ImGui::End();

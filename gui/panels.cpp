@@ -1,10 +1,12 @@
 // [SECTION] Browse panel
 // [SECTION] Replay panel
+// [SECTION] Dashboard panel
 #include "gui/panels.h"
 
 #include <imgui.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -52,22 +54,26 @@ void BrowsePanel::SelectExperiment(int64_t id) {
   last_refresh = -1e9;
 }
 
+void BrowsePanel::Refresh() {
+  last_refresh = ImGui::GetTime();
+  try {
+    experiments = view->Experiments();
+    if (filter.experiment_id == 0 && !experiments.empty()) {
+      SelectExperiment(experiments.front().id);
+      last_refresh = ImGui::GetTime();
+    }
+    const int64_t n = view->CountEpisodes(filter);
+    if (n != count) page_offset = -1;
+    count = n;
+    error.clear();
+  } catch (const SqlError& e) {
+    error = e.what();
+  }
+}
+
 std::optional<int64_t> BrowsePanel::Draw() {
   std::optional<int64_t> opened;
-  const double now = ImGui::GetTime();
-  if (now - last_refresh > 1.0) {  // follow a running experiment
-    last_refresh = now;
-    try {
-      experiments = view->Experiments();
-      if (filter.experiment_id == 0 && !experiments.empty()) SelectExperiment(experiments.front().id);
-      const int64_t n = view->CountEpisodes(filter);
-      if (n != count) page_offset = -1;
-      count = n;
-      error.clear();
-    } catch (const SqlError& e) {
-      error = e.what();
-    }
-  }
+  if (ImGui::GetTime() - last_refresh > 1.0) Refresh();  // follow a running experiment
 
   ImGui::BeginChild("experiments", ImVec2(260, 0), true);
   ImGui::TextUnformatted("Experiments");
@@ -310,6 +316,59 @@ void ReplayPanel::Draw() {
                              0, nullptr, std::min(0.0f, *lo), std::max(0.0f, *hi), ImVec2(360, 90));
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// [SECTION] Dashboard panel
+// ---------------------------------------------------------------------------
+void DashboardPanel::Draw(int64_t experiment_id) {
+  const double now = ImGui::GetTime();
+  if (experiment_id != shown || now - last_refresh > 2.0) {
+    last_refresh = now;
+    shown = experiment_id;
+    try {
+      accuracy = view->Accuracy(experiment_id);
+      metrics = view->Metrics(experiment_id);
+      error.clear();
+    } catch (const SqlError& e) {
+      error = e.what();
+    }
+  }
+  if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
+  ImGui::Text("Experiment %lld", static_cast<long long>(experiment_id));
+  if (ImGui::BeginTable("accuracy", 5, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter)) {
+    for (const char* h : {"stage", "protocol", "episodes with truth", "accuracy", "95% interval"})
+      ImGui::TableSetupColumn(h);
+    ImGui::TableHeadersRow();
+    for (const AccuracyRow& r : accuracy) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(r.stage.c_str());
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(r.protocol.c_str());
+      ImGui::TableNextColumn();
+      ImGui::Text("%lld", static_cast<long long>(r.n));
+      ImGui::TableNextColumn();
+      if (r.n == 0) {
+        ImGui::TextUnformatted("-");
+        ImGui::TableNextColumn();
+        continue;
+      }
+      const float acc = static_cast<float>(r.correct) / static_cast<float>(r.n);
+      ImGui::ProgressBar(acc, ImVec2(160, 0));
+      ImGui::TableNextColumn();
+      ImGui::Text("%.1f%% [%.1f%%, %.1f%%]", 100.0 * acc, 100.0 * r.lo, 100.0 * r.hi);
+    }
+    ImGui::EndTable();
+  }
+  for (const MetricSeries& m : metrics) {
+    std::vector<float> v(m.values.begin(), m.values.end());
+    const std::string label = m.stage + " / " + m.name + "  (last " +
+                              std::to_string(m.values.back()) + " at step " +
+                              std::to_string(m.steps.back()) + ")";
+    ImGui::PlotLines(label.c_str(), v.data(), static_cast<int>(v.size()), 0, nullptr, FLT_MAX,
+                     FLT_MAX, ImVec2(480, 90));
   }
 }
 

@@ -20,6 +20,9 @@ struct BrowsePanel {
   // Draws the panel; returns the id of an episode the user opened, if any.
   std::optional<int64_t> Draw();
   void SelectExperiment(int64_t id);
+  // Re-reads the experiments and the count (Draw() does, once a second);
+  // selects the first experiment if none is.
+  void Refresh();
 
   LogView* view;
   std::vector<ExperimentItem> experiments;
@@ -47,6 +50,21 @@ struct ReplayPanel {
   std::vector<uint8_t> image;  // 784 bytes, or empty
   int step = 0;                // reveals shown
   bool show_image = false;
+  std::string error;
+};
+
+// An experiment at a glance: accuracy per stage and protocol with 95%
+// intervals, and each metric over steps as a line plot. Re-read every two
+// seconds, so it follows a running experiment.
+struct DashboardPanel {
+  explicit DashboardPanel(LogView* view) : view(view) {}
+  void Draw(int64_t experiment_id);
+
+  LogView* view;
+  int64_t shown = -1;  // experiment of the data below
+  std::vector<AccuracyRow> accuracy;
+  std::vector<MetricSeries> metrics;
+  double last_refresh = -1e9;
   std::string error;
 };
 

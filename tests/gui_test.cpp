@@ -6,8 +6,11 @@
 #include <sqlite3.h>
 #include <stb/stb_image.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/store.h"
@@ -217,6 +220,52 @@ TEST_CASE("The browser lists the episodes, and bad input gets a message, not a c
   const auto usage = RunGui({"--db", db, "--panel", "dashboard-of-doom"});
   CHECK(usage.status == 2);
   CHECK_THAT(usage.err, Catch::Contains("--panel"));
+}
+
+TEST_CASE("The dashboard shows accuracy and metrics of a log that is being written", "[gui]") {
+  TempDir dir("gui-dashboard");
+  const std::string db = MakeLog(dir);
+  {
+    auto store = Store::Open(db);
+    std::vector<Store::Metric> loss;
+    for (int s = 0; s < 50; ++s) loss.push_back({"loss", s * 10, 2.0 / (1 + s)});
+    store->InsertMetrics(1, "alone", loss);
+  }
+  // An experiment writing beside the GUI: episodes committed in small
+  // transactions for as long as the GUI runs.
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    auto store = Store::Open(db);
+    for (int batch = 0; !stop && batch < 400; ++batch) {
+      std::vector<EpisodeRecord> eps(25);
+      for (int k = 0; k < 25; ++k) {
+        eps[k].experiment_id = 1;
+        eps[k].stage = "live";
+        eps[k].idx = batch * 25 + k;
+        eps[k].protocol = "direct";
+        eps[k].task = "mnist";
+        eps[k].instance = "test/" + std::to_string(k);
+        eps[k].correct = k % 2;
+      }
+      store->InsertEpisodes(eps);
+      written += 25;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const auto r = RunGui({"--db", db, "--panel", "dashboard", "--screenshot",
+                         dir / "dashboard.png", "--frames", "300"});
+  stop = true;
+  writer.join();
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(written > 0);
+  Png png;
+  REQUIRE(png.Load(dir / "dashboard.png"));
+  // Accuracy bars (ImGui's yellow) for the three stages, and the loss line
+  // (light grey on the plot's blue) in the plot below the table.
+  CHECK(png.Count(0, 60, 1280, 200, 230, 179, 0) > 500);
+  CHECK(png.Count(0, 150, 520, 400, 156, 156, 156) > 40);
 }
 
 }  // namespace
