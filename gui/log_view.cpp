@@ -120,17 +120,30 @@ int64_t LogView::CountEpisodes(const EpisodeFilter& f) {
   return q.Next() ? q.Int(0) : 0;
 }
 
-std::vector<EpisodeItem> LogView::PageEpisodes(const EpisodeFilter& f, EpisodeColumn sort,
-                                               bool descending, int64_t offset,
-                                               int64_t limit) {
+std::vector<int64_t> LogView::EpisodeIds(const EpisodeFilter& f, EpisodeColumn sort,
+                                         bool descending) {
   std::vector<std::string> params;
   const std::string dir = descending ? " DESC" : " ASC";
-  const std::string sql = std::string("SELECT ") + kEpisodeColumns + " FROM episodes e" +
-                          Where(f, &params) + " ORDER BY " + ColumnSql(sort) + dir +
-                          ", e.id" + dir + " LIMIT " + std::to_string(limit) + " OFFSET " +
-                          std::to_string(offset);
-  Stmt q(store_->handle(), sql.c_str(), "page episodes");
+  const std::string sql = "SELECT e.id FROM episodes e" + Where(f, &params) + " ORDER BY " +
+                          ColumnSql(sort) + dir + ", e.id" + dir;
+  Stmt q(store_->handle(), sql.c_str(), "order episodes");
   BindFilter(q, f, params);
+  std::vector<int64_t> out;
+  while (q.Next()) out.push_back(q.Int(0));
+  return out;
+}
+
+std::vector<EpisodeItem> LogView::EpisodesByIds(const int64_t* ids, size_t n) {
+  if (n == 0) return {};
+  std::string list = "[";
+  for (size_t i = 0; i < n; ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+  list += "]";
+  // json_each keeps the list's order in its `key` column.
+  const std::string sql = std::string("SELECT ") + kEpisodeColumns +
+                          " FROM json_each(?1) AS k JOIN episodes e ON e.id = k.value "
+                          "ORDER BY k.key";
+  Stmt q(store_->handle(), sql.c_str(), "read episodes");
+  q.Bind(1, list);
   std::vector<EpisodeItem> out;
   while (q.Next()) out.push_back(ReadEpisode(q));
   return out;

@@ -85,10 +85,14 @@ class LogView {
   std::vector<std::string> Stages(int64_t experiment_id);
   std::vector<std::string> Protocols(int64_t experiment_id);
   int64_t CountEpisodes(const EpisodeFilter& filter);
-  // Rows [offset, offset + limit) of the filtered episodes in sort order
-  // (ties by id). Throws SqlError on a database failure.
-  std::vector<EpisodeItem> PageEpisodes(const EpisodeFilter& filter, EpisodeColumn sort,
-                                        bool descending, int64_t offset, int64_t limit);
+  // The ids of the filtered episodes in sort order (ties by id): one query
+  // when the filter or the order changes (8 bytes an episode), after which a
+  // page anywhere in the table costs the same as the first
+  // (EpisodesByIds). Throws SqlError on a database failure.
+  std::vector<int64_t> EpisodeIds(const EpisodeFilter& filter, EpisodeColumn sort,
+                                  bool descending);
+  // The episodes `ids[0..n)`, in that order (ids not found are skipped).
+  std::vector<EpisodeItem> EpisodesByIds(const int64_t* ids, size_t n);
   std::optional<EpisodeDetail> Episode(int64_t id);
   // Every metric of the experiment by stage and name, in step order.
   std::vector<MetricSeries> Metrics(int64_t experiment_id);

@@ -2,7 +2,8 @@
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
 //   oversight-gui --db PATH [--panel browse|replay|dashboard] [--experiment ID] [--episode ID]
-//                 [--screenshot PNG --frames N] [--size WxH]
+//                 [--screenshot PNG --frames N] [--width W --height H]
+//                 [--scroll ROWS --frame-times]   (benchmarks: tests/bench_gui.cpp)
 //
 // Exit status: 0, 2 for bad input (usage, a missing or foreign database, a
 // newer schema), 1 when no window can be opened.
@@ -13,6 +14,7 @@
 #include <stb/stb_image_write.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -31,6 +33,8 @@ struct Options {
   std::string screenshot;        // write a PNG of frame `frames`, then exit
   int frames = 5;
   int width = 1280, height = 800;
+  int scroll = 0;            // browse table rows scrolled per frame (benchmark)
+  bool frame_times = false;  // print frame-time statistics at exit
 };
 
 // The framebuffer as a PNG (rows flipped: OpenGL's origin is bottom-left).
@@ -62,6 +66,9 @@ int main(int argc, char** argv) {
   app.add_option("--frames", o.frames, "Frames before the screenshot")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  app.add_option("--scroll", o.scroll, "Scroll the episode table by N rows per frame")
+      ->check(CLI::Range(0, 100000));
+  app.add_flag("--frame-times", o.frame_times, "Print frame-time statistics at exit");
   app.add_option("--width", o.width, "Window width")->check(CLI::Range(320, 8192));
   app.add_option("--height", o.height, "Window height")->check(CLI::Range(240, 8192));
   try {
@@ -106,6 +113,9 @@ int main(int argc, char** argv) {
   oversight::DashboardPanel dashboard(view.get());
   if (o.experiment > 0) browse.SelectExperiment(o.experiment);
   browse.Refresh();
+  browse.scroll_rows_per_frame = o.scroll;
+  std::vector<double> frame_ms;
+  double last_frame = glfwGetTime();
   if (o.episode > 0) replay.Open(o.episode);
   bool select_replay = o.panel == "replay";
   bool select_dashboard = o.panel == "dashboard";
@@ -152,6 +162,12 @@ int main(int argc, char** argv) {
     glClearColor(0.08f, 0.08f, 0.09f, 1);
     glClear(GL_COLOR_BUFFER_BIT);
     ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    if (o.frame_times) {
+      glFinish();  // count the GPU's (Mesa's) work in the frame
+      const double t = glfwGetTime();
+      frame_ms.push_back(1000.0 * (t - last_frame));
+      last_frame = t;
+    }
     if (!o.screenshot.empty() && ++frame >= o.frames) {
       if (!SavePng(o.screenshot, w, h)) {
         std::fprintf(stderr, "oversight-gui: cannot write %s\n", o.screenshot.c_str());
@@ -160,6 +176,15 @@ int main(int argc, char** argv) {
       break;
     }
     glfwSwapBuffers(window);
+  }
+  if (o.frame_times && frame_ms.size() > 1) {
+    frame_ms.erase(frame_ms.begin());  // the first frame builds the font atlas
+    std::sort(frame_ms.begin(), frame_ms.end());
+    double sum = 0;
+    for (double ms : frame_ms) sum += ms;
+    std::printf("frames %zu  mean %.2f ms  median %.2f ms  p95 %.2f ms  max %.2f ms\n",
+                frame_ms.size(), sum / frame_ms.size(), frame_ms[frame_ms.size() / 2],
+                frame_ms[frame_ms.size() * 95 / 100], frame_ms.back());
   }
   ImGui_ImplOpenGL3_Shutdown();
   ImGui_ImplGlfw_Shutdown();

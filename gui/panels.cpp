@@ -50,7 +50,7 @@ void BrowsePanel::SelectExperiment(int64_t id) {
   } catch (const SqlError& e) {
     error = e.what();
   }
-  page_offset = -1;
+  order.clear();
   last_refresh = -1e9;
 }
 
@@ -63,7 +63,7 @@ void BrowsePanel::Refresh() {
       last_refresh = ImGui::GetTime();
     }
     const int64_t n = view->CountEpisodes(filter);
-    if (n != count) page_offset = -1;
+    if (n != count) order.clear();
     count = n;
     error.clear();
   } catch (const SqlError& e) {
@@ -113,7 +113,7 @@ std::optional<int64_t> BrowsePanel::Draw() {
   }
   ImGui::PopItemWidth();
   if (changed) {
-    page_offset = -1;
+    order.clear();
     last_refresh = -1e9;
   }
   ImGui::Text("%lld episodes", static_cast<long long>(count));
@@ -138,19 +138,29 @@ std::optional<int64_t> BrowsePanel::Draw() {
       if (specs->SpecsDirty && specs->SpecsCount > 0) {
         sort = static_cast<EpisodeColumn>(specs->Specs[0].ColumnUserID);
         descending = specs->Specs[0].SortDirection == ImGuiSortDirection_Descending;
-        page_offset = -1;
+        order.clear();
         specs->SpecsDirty = false;
       }
     }
+    if (order.empty() && count > 0) {
+      try {
+        order = view->EpisodeIds(filter, sort, descending);
+      } catch (const SqlError& e) {
+        error = e.what();
+      }
+      page_offset = -1;
+    }
+    const int64_t rows = static_cast<int64_t>(order.size());
     ImGuiListClipper clipper;
-    clipper.Begin(static_cast<int>(count));
+    clipper.Begin(static_cast<int>(rows));
     while (clipper.Step()) {
       const int64_t first = clipper.DisplayStart, last = clipper.DisplayEnd;
       if (page_offset < 0 || first < page_offset ||
           last > page_offset + static_cast<int64_t>(page.size())) {
         page_offset = std::max<int64_t>(0, first - kPageRows / 4);
         try {
-          page = view->PageEpisodes(filter, sort, descending, page_offset, kPageRows);
+          page = view->EpisodesByIds(order.data() + page_offset,
+                                     static_cast<size_t>(std::min(kPageRows, rows - page_offset)));
         } catch (const SqlError& e) {
           error = e.what();
           page.clear();
@@ -178,6 +188,10 @@ std::optional<int64_t> BrowsePanel::Draw() {
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(e.correct ? (*e.correct ? "1" : "0") : "-");
       }
+    }
+    if (scroll_rows_per_frame > 0) {  // wraps to the top at the end
+      const float y = ImGui::GetScrollY() + scroll_rows_per_frame * ImGui::GetTextLineHeightWithSpacing();
+      ImGui::SetScrollY(y > ImGui::GetScrollMaxY() ? 0.0f : y);
     }
     ImGui::EndTable();
   }

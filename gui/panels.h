@@ -12,9 +12,11 @@
 
 namespace oversight {
 
-// Experiments -> episodes, with filters and sorting. The table asks the log
-// only for the rows on screen (ImGuiListClipper + LogView::PageEpisodes),
-// and re-counts once a second, so it follows a running experiment.
+// Experiments -> episodes, with filters and sorting. The table reads the
+// order of the episode ids once per filter and sort, then only the rows on
+// screen (ImGuiListClipper + LogView::EpisodesByIds); it re-counts once a
+// second and re-reads the order when the count moved, so it follows a
+// running experiment.
 struct BrowsePanel {
   explicit BrowsePanel(LogView* view) : view(view) {}
   // Draws the panel; returns the id of an episode the user opened, if any.
@@ -31,10 +33,12 @@ struct BrowsePanel {
   EpisodeColumn sort = EpisodeColumn::kId;
   bool descending = false;
   int64_t count = 0;
-  int64_t page_offset = -1;  // rows [page_offset, + page.size()) are cached
+  std::vector<int64_t> order;  // episode ids in table order; empty: to read
+  int64_t page_offset = -1;    // rows [page_offset, + page.size()) are cached
   std::vector<EpisodeItem> page;
   double last_refresh = -1e9;
   std::string error;  // the last database error, shown in the panel
+  int scroll_rows_per_frame = 0;  // > 0: scroll the table by itself (benchmarks)
 };
 
 // One episode, turn by turn: image debates on an enlarged 28x28 canvas (the

@@ -102,19 +102,23 @@ TEST_CASE("LogView filters, sorts and pages episodes like SQL over the whole tab
   f.outcome = "3' OR '1'='1";  // a value, never SQL
   CHECK(view.CountEpisodes(f) == 0);
 
-  // Pages of 64, descending by instance (ties by id), match one ORDER BY.
+  // The order, descending by instance (ties by id), is one ORDER BY; pages
+  // of 64 read by id come back in that order.
   f = EpisodeFilter{};
   f.experiment_id = x;
   f.protocol = "direct";
+  const std::vector<int64_t> order = view.EpisodeIds(f, EpisodeColumn::kInstance, true);
+  CHECK(order == SqlIds(db, "SELECT id FROM episodes WHERE protocol = 'direct' "
+                            "ORDER BY instance DESC, id DESC"));
+  REQUIRE(order.size() == 600);
   std::vector<EpisodeItem> all;
-  for (int64_t off = 0;; off += 64) {
-    const auto page = view.PageEpisodes(f, EpisodeColumn::kInstance, true, off, 64);
+  for (size_t off = 0; off < order.size(); off += 64) {
+    const auto page = view.EpisodesByIds(order.data() + off, std::min<size_t>(64, order.size() - off));
     all.insert(all.end(), page.begin(), page.end());
-    if (page.size() < 64) break;
   }
-  CHECK(Ids(all) == SqlIds(db, "SELECT id FROM episodes WHERE protocol = 'direct' "
-                               "ORDER BY instance DESC, id DESC"));
-  CHECK(all.size() == 600);
+  CHECK(Ids(all) == order);
+  CHECK(view.EpisodeIds(f, EpisodeColumn::kCorrect, false) ==
+        SqlIds(db, "SELECT id FROM episodes WHERE protocol = 'direct' ORDER BY correct, id"));
 
   const auto d = view.Episode(all.back().id);
   REQUIRE(d);
