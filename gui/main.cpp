@@ -2,7 +2,7 @@
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
 //   oversight-gui --db PATH [--panel browse|replay|dashboard] [--experiment ID] [--episode ID]
-//                 [--screenshot PNG --frames N] [--width W --height H]
+//                 [--screenshot PNG --frames N | --seconds S] [--width W --height H]
 //                 [--scroll ROWS --frame-times]   (benchmarks: tests/bench_gui.cpp)
 //
 // Exit status: 0, 2 for bad input (usage, a missing or foreign database, a
@@ -32,6 +32,7 @@ struct Options {
   int64_t episode = 0;           // opened in the replay panel at start
   std::string screenshot;        // write a PNG of frame `frames`, then exit
   int frames = 5;
+  double seconds = 0;            // > 0: run this long, then (screenshot and) exit
   int width = 1280, height = 800;
   int scroll = 0;            // browse table rows scrolled per frame (benchmark)
   bool frame_times = false;  // print frame-time statistics at exit
@@ -66,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--frames", o.frames, "Frames before the screenshot")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  app.add_option("--seconds", o.seconds,
+                 "Run this many seconds, then save --screenshot (if given) and exit; for "
+                 "tests that drive the GUI with input events")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--scroll", o.scroll, "Scroll the episode table by N rows per frame")
       ->check(CLI::Range(0, 100000));
   app.add_flag("--frame-times", o.frame_times, "Print frame-time statistics at exit");
@@ -115,7 +120,8 @@ int main(int argc, char** argv) {
   browse.Refresh();
   browse.scroll_rows_per_frame = o.scroll;
   std::vector<double> frame_ms;
-  double last_frame = glfwGetTime();
+  const double started = glfwGetTime();
+  double last_frame = started;
   if (o.episode > 0) replay.Open(o.episode);
   bool select_replay = o.panel == "replay";
   bool select_dashboard = o.panel == "dashboard";
@@ -168,7 +174,11 @@ int main(int argc, char** argv) {
       frame_ms.push_back(1000.0 * (t - last_frame));
       last_frame = t;
     }
-    if (!o.screenshot.empty() && ++frame >= o.frames) {
+    ++frame;
+    const bool done = o.seconds > 0 ? glfwGetTime() - started >= o.seconds
+                                    : !o.screenshot.empty() && frame >= o.frames;
+    if (done && o.screenshot.empty()) break;
+    if (done) {
       if (!SavePng(o.screenshot, w, h)) {
         std::fprintf(stderr, "oversight-gui: cannot write %s\n", o.screenshot.c_str());
         status = 1;

@@ -226,6 +226,26 @@ TEST_CASE("The browser lists the episodes, and bad input gets a message, not a c
   CHECK_THAT(usage.err, Catch::Contains("--panel"));
 }
 
+// A person's click, as X11 input events (xdotool) to the real window: the
+// first row of the browser opens the replay of episode 1 (two honest and two
+// liar reveals).
+TEST_CASE("Clicking an episode in the browser opens its replay", "[gui]") {
+  TempDir dir("gui-click");
+  const std::string db = MakeLog(dir);
+  const std::string png_path = dir / "click.png";
+  const std::string script =
+      std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db + "' --seconds 5 --screenshot '" +
+      png_path + "' & "
+      "for i in $(seq 100); do xdotool search --name 'Oversight Lab' >/dev/null 2>&1 && break; "
+      "sleep 0.05; done; sleep 1.5; xdotool mousemove 300 114 click 1; wait $!";
+  const auto r = testing::RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Png png;
+  REQUIRE(png.Load(png_path));
+  CHECK(png.Count(0, 80, 400, 460, 255, 83, 69) > 200);  // the liar's cells
+}
+
 TEST_CASE("The dashboard shows accuracy and metrics of a log that is being written", "[gui]") {
   TempDir dir("gui-dashboard");
   const std::string db = MakeLog(dir);
