@@ -310,6 +310,31 @@ CREATE INDEX judgements_episode ON judgements(episode_id);
 CREATE INDEX metrics_series ON metrics(experiment_id, stage, name, step);
 CREATE INDEX artifacts_name_kind ON artifacts(name, kind);
 )sql",
+    // 1 -> 2: the queue of judgements waiting for a person (see
+    // Store::AddPending and the GUI's queue).
+    R"sql(
+CREATE TABLE pending_judgements(
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  stage TEXT NOT NULL,
+  episode_idx INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  task TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  question TEXT NOT NULL,
+  status TEXT NOT NULL
+    CHECK(status IN ('pending','claimed','answered','timed_out')),
+  claimed_by TEXT,
+  claimed_at TEXT,
+  verdict TEXT,
+  confidence REAL,
+  reason TEXT,
+  latency_ms REAL,
+  created_at TEXT NOT NULL,
+  answered_at TEXT,
+  UNIQUE(experiment_id, stage, episode_idx));
+CREATE INDEX pending_status ON pending_judgements(status, id);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
@@ -865,5 +890,127 @@ void EpisodeWriter::Flush() {
 }
 
 int64_t EpisodeWriter::committed() const { return impl_->committed.load(); }
+
+// ---------------------------------------------------------------------------
+// [SECTION] The human-judge queue
+// ---------------------------------------------------------------------------
+namespace {
+
+constexpr const char* kPendingColumns =
+    "SELECT id, experiment_id, stage, episode_idx, protocol, task, instance, question, "
+    "status, coalesce(claimed_by, ''), created_at, coalesce(verdict, ''), confidence, "
+    "coalesce(reason, ''), coalesce(latency_ms, 0) FROM pending_judgements ";
+
+PendingJudgement ReadPending(Stmt& q) {
+  PendingJudgement p;
+  p.id = q.ColumnInt(0);
+  p.experiment_id = q.ColumnInt(1);
+  p.stage = q.ColumnText(2);
+  p.episode_idx = q.ColumnInt(3);
+  p.protocol = q.ColumnText(4);
+  p.task = q.ColumnText(5);
+  p.instance = q.ColumnText(6);
+  p.question = q.ColumnText(7);
+  p.status = q.ColumnText(8);
+  p.claimed_by = q.ColumnText(9);
+  p.created_at = q.ColumnText(10);
+  p.verdict.verdict = q.ColumnText(11);
+  if (!q.ColumnIsNull(12)) p.verdict.confidence = q.ColumnReal(12);
+  p.verdict.reason = q.ColumnText(13);
+  p.verdict.latency_ms = q.ColumnReal(14);
+  return p;
+}
+
+}  // namespace
+
+PendingJudgement Store::AddPending(const PendingJudgement& item) {
+  Transaction tx(db_, path_);
+  {
+    Stmt ins(db_, path_,
+             "INSERT INTO pending_judgements(experiment_id, stage, episode_idx, protocol, task, "
+             "instance, question, status, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,'pending',?8) "
+             "ON CONFLICT(experiment_id, stage, episode_idx) DO NOTHING");
+    const std::string now = NowIso();
+    ins.Int(1, item.experiment_id)
+        .Text(2, item.stage)
+        .Int(3, item.episode_idx)
+        .Text(4, item.protocol)
+        .Text(5, item.task)
+        .Text(6, item.instance)
+        .Text(7, item.question)
+        .Text(8, now);
+    ins.Run("add pending judgement");
+  }
+  Stmt q(db_, path_,
+         (std::string(kPendingColumns) +
+          "WHERE experiment_id=?1 AND stage=?2 AND episode_idx=?3").c_str());
+  q.Int(1, item.experiment_id).Text(2, item.stage).Int(3, item.episode_idx);
+  if (!q.Next("read pending judgement")) throw Error(path_, "add pending judgement", "row vanished");
+  PendingJudgement out = ReadPending(q);
+  q.Reset();
+  tx.Commit();
+  return out;
+}
+
+std::optional<PendingJudgement> Store::GetPending(int64_t id) {
+  Stmt q(db_, path_, (std::string(kPendingColumns) + "WHERE id=?1").c_str());
+  q.Int(1, id);
+  if (!q.Next("read pending judgement")) return std::nullopt;
+  PendingJudgement out = ReadPending(q);
+  q.Reset();
+  return out;
+}
+
+int64_t Store::CountPending() {
+  return QueryInt(db_, path_,
+                  "SELECT count(*) FROM pending_judgements WHERE status IN ('pending','claimed')",
+                  "count pending judgements");
+}
+
+std::optional<PendingJudgement> Store::ClaimPending(const std::string& who,
+                                                    double stale_after_s) {
+  Transaction tx(db_, path_);  // BEGIN IMMEDIATE: one claimer at a time
+  const std::string now = NowIso();
+  // A claim older than stale_after_s (a GUI that went away) is free again.
+  Stmt q(db_, path_,
+         (std::string(kPendingColumns) +
+          "WHERE status='pending' OR (status='claimed' AND "
+          "julianday(?1) - julianday(claimed_at) > ?2 / 86400.0) ORDER BY id LIMIT 1").c_str());
+  q.Text(1, now).Real(2, stale_after_s);
+  if (!q.Next("find pending judgement")) return std::nullopt;
+  PendingJudgement out = ReadPending(q);
+  q.Reset();
+  Stmt up(db_, path_,
+          "UPDATE pending_judgements SET status='claimed', claimed_by=?1, claimed_at=?2 "
+          "WHERE id=?3");
+  up.Text(1, who).Text(2, now).Int(3, out.id);
+  up.Run("claim pending judgement");
+  tx.Commit();
+  out.status = "claimed";
+  out.claimed_by = who;
+  return out;
+}
+
+bool Store::AnswerPending(int64_t id, const std::string& who, const HumanVerdict& v) {
+  Stmt up(db_, path_,
+          "UPDATE pending_judgements SET status='answered', verdict=?1, confidence=?2, "
+          "reason=?3, latency_ms=?4, answered_at=?5 "
+          "WHERE id=?6 AND status='claimed' AND claimed_by=?7");
+  const std::string now = NowIso();
+  up.Text(1, v.verdict).Real(2, v.confidence).Text(3, v.reason).Real(4, v.latency_ms)
+      .Text(5, now).Int(6, id).Text(7, who);
+  up.Run("answer pending judgement");
+  return sqlite3_changes(db_) == 1;
+}
+
+bool Store::TimeOutPending(int64_t id) {
+  Stmt up(db_, path_,
+          "UPDATE pending_judgements SET status='timed_out', answered_at=?1 "
+          "WHERE id=?2 AND status IN ('pending','claimed')");
+  const std::string now = NowIso();
+  up.Text(1, now).Int(2, id);
+  up.Run("time out pending judgement");
+  return sqlite3_changes(db_) == 1;
+}
 
 }  // namespace oversight

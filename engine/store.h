@@ -22,7 +22,7 @@ namespace oversight {
 
 // Current schema version (PRAGMA user_version). Bump it, and add a migration
 // in store.cpp, for every change of a table in the contract.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Raised for any SQLite failure; the message names the statement's purpose and
 // the database file.
@@ -102,6 +102,30 @@ struct ArtifactRow {
 // ISO-8601 UTC with milliseconds, e.g. 2026-11-27T02:30:00.123Z.
 std::string NowIso();
 
+// A person's verdict on a pending judgement.
+struct HumanVerdict {
+  std::string verdict;                // as a model judge's verdict (a label, a winner)
+  std::optional<double> confidence;   // 0.55 .. 1 in 0.05 steps in the GUI
+  std::string reason;                 // optional free text
+  double latency_ms = 0;              // from showing the item to submitting
+};
+
+// A judgement waiting for a person (table pending_judgements, schema 2): what
+// the judge is shown (`question`, JSON) and, once answered, the verdict.
+// status: pending -> claimed (by one GUI) -> answered, or timed_out.
+struct PendingJudgement {
+  int64_t id = 0;
+  int64_t experiment_id = 0;
+  std::string stage;
+  int64_t episode_idx = 0;
+  std::string protocol, task, instance;
+  std::string question;
+  std::string status;
+  std::string claimed_by;
+  std::string created_at;
+  HumanVerdict verdict;  // when answered
+};
+
 class Store {
  public:
   enum class Mode { kReadWrite, kReadOnly };
@@ -155,6 +179,21 @@ class Store {
   std::optional<ArtifactRow> FindArtifact(const std::string& kind,
                                           const std::string& name,
                                           int64_t experiment_id = 0);
+
+  // The human-judge queue. The experiment side: AddPending (idempotent per
+  // experiment, stage and episode index, so a resumed episode finds its
+  // item, answered or not), GetPending to poll, TimeOutPending when it stops
+  // waiting (false if a verdict came first). The GUI side: ClaimPending takes
+  // the oldest free item atomically, so two GUIs on one file never get the
+  // same one (a claim older than `stale_after_s` is free again: its GUI went
+  // away); AnswerPending stores the verdict if `who` still holds the claim.
+  PendingJudgement AddPending(const PendingJudgement& item);
+  std::optional<PendingJudgement> GetPending(int64_t id);
+  int64_t CountPending();  // pending or claimed
+  std::optional<PendingJudgement> ClaimPending(const std::string& who,
+                                               double stale_after_s = 600);
+  bool AnswerPending(int64_t id, const std::string& who, const HumanVerdict& verdict);
+  bool TimeOutPending(int64_t id);
 
   // Runs `sql` (no results) and throws StoreError with `what` on failure.
   void Exec(const std::string& sql, const char* what);

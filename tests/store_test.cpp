@@ -123,7 +123,7 @@ TEST_CASE("Schema: version, WAL and contract columns", "[store]") {
     auto store = Store::Open(path);
     sqlite3* db = store->handle();
     CHECK(QueryInt(db, "PRAGMA user_version") == kSchemaVersion);
-    CHECK(kSchemaVersion == 1);
+    CHECK(kSchemaVersion == 2);
     CHECK(QueryText(db, "PRAGMA journal_mode") == "wal");
     CHECK(QueryInt(db, "PRAGMA foreign_keys") == 1);
     CHECK(QueryInt(db, "PRAGMA synchronous") == 1);  // NORMAL
@@ -150,6 +150,10 @@ TEST_CASE("Schema: version, WAL and contract columns", "[store]") {
         {"artifacts",
          {"id", "experiment_id", "kind", "name", "path", "sha256", "stage", "step",
           "created_at"}},
+        {"pending_judgements",
+         {"id", "experiment_id", "stage", "episode_idx", "protocol", "task", "instance",
+          "question", "status", "claimed_by", "claimed_at", "verdict", "confidence", "reason",
+          "latency_ms", "created_at", "answered_at"}},
     };
     for (const auto& [table, columns] : contract) {
       const auto have = Columns(db, table);
@@ -697,4 +701,104 @@ TEST_CASE("Experiments, stages, metrics and artifacts", "[store]") {
     CHECK(store->FindArtifact("agent", "sparse")->stage.empty());
     CHECK(!store->FindArtifact("judge", "dense").has_value());
   }
+}
+
+TEST_CASE("Schema 1 logs migrate to 2 (the human-judge queue) and keep their data", "[store]") {
+  TempDir dir("store-migrate");
+  const std::string path = dir.File("old.db");
+  {
+    auto store = Store::Open(path);
+    store->CreateExperiment("old", "{}", 1, "v");
+    // What a schema-1 build left: no queue table, version 1.
+    store->Exec("DROP TABLE pending_judgements; PRAGMA user_version=1", "make schema 1");
+  }
+  auto store = Store::Open(path);
+  CHECK(QueryInt(store->handle(), "PRAGMA user_version") == 2);
+  CHECK(store->GetExperiment(1).has_value());
+  CHECK(store->CountPending() == 0);
+}
+
+TEST_CASE("The human-judge queue: claims are exclusive, answers need the claim", "[store]") {
+  TempDir dir("store-queue");
+  const std::string path = dir.File("log.db");
+  auto store = Store::Open(path);
+  const int64_t x = store->CreateExperiment("q", "{}", 1, "v");
+  auto item = [&](int idx) {
+    PendingJudgement p;
+    p.experiment_id = x;
+    p.stage = "debate";
+    p.episode_idx = idx;
+    p.protocol = "debate";
+    p.task = "mnist";
+    p.instance = "test/" + std::to_string(idx);
+    p.question = "{\"claims\":[3,7]}";
+    return p;
+  };
+  const PendingJudgement a = store->AddPending(item(0));
+  CHECK(a.status == "pending");
+  CHECK(store->AddPending(item(0)).id == a.id);  // idempotent: a resumed episode finds it
+  const PendingJudgement b = store->AddPending(item(1));
+  CHECK(store->CountPending() == 2);
+
+  const auto first = store->ClaimPending("gui-1");
+  REQUIRE(first);
+  CHECK(first->id == a.id);
+  const auto second = store->ClaimPending("gui-2");
+  REQUIRE(second);
+  CHECK(second->id == b.id);  // never the same item
+  CHECK_FALSE(store->ClaimPending("gui-3"));
+
+  HumanVerdict v{"3", 0.75, "the loop at the top", 1234.0};
+  CHECK_FALSE(store->AnswerPending(a.id, "gui-2", v));  // not gui-2's claim
+  CHECK(store->AnswerPending(a.id, "gui-1", v));
+  CHECK_FALSE(store->AnswerPending(a.id, "gui-1", v));  // once
+  const auto answered = store->GetPending(a.id);
+  REQUIRE(answered);
+  CHECK(answered->status == "answered");
+  CHECK(answered->verdict.verdict == "3");
+  CHECK(*answered->verdict.confidence == Approx(0.75));
+  CHECK(answered->verdict.reason == "the loop at the top");
+  CHECK_FALSE(store->TimeOutPending(a.id));  // the verdict came first
+
+  // gui-2 went away: its claim is free again once stale.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto reclaimed = store->ClaimPending("gui-3", /*stale_after_s=*/0.005);
+  REQUIRE(reclaimed);
+  CHECK(reclaimed->id == b.id);
+  CHECK(store->TimeOutPending(b.id));
+  CHECK(store->GetPending(b.id)->status == "timed_out");
+  CHECK_FALSE(store->AnswerPending(b.id, "gui-3", v));  // too late
+  CHECK(store->CountPending() == 0);
+}
+
+TEST_CASE("Two connections claiming at once never get the same item", "[store]") {
+  TempDir dir("store-queue-race");
+  const std::string path = dir.File("log.db");
+  {
+    auto store = Store::Open(path);
+    const int64_t x = store->CreateExperiment("q", "{}", 1, "v");
+    for (int i = 0; i < 60; ++i) {
+      PendingJudgement p;
+      p.experiment_id = x;
+      p.stage = "s";
+      p.episode_idx = i;
+      p.protocol = "debate";
+      p.task = "mnist";
+      p.instance = "test/" + std::to_string(i);
+      p.question = "{}";
+      store->AddPending(p);
+    }
+  }
+  std::vector<int64_t> got[2];
+  std::vector<std::thread> gui;
+  for (int g = 0; g < 2; ++g)
+    gui.emplace_back([&, g] {
+      auto store = Store::Open(path);
+      while (auto p = store->ClaimPending("gui-" + std::to_string(g))) got[g].push_back(p->id);
+    });
+  for (auto& t : gui) t.join();
+  std::set<int64_t> all(got[0].begin(), got[0].end());
+  all.insert(got[1].begin(), got[1].end());
+  CHECK(got[0].size() + got[1].size() == 60);
+  CHECK(all.size() == 60);
 }
