@@ -1,7 +1,7 @@
 // oversight-gui: the platform glue (GLFW window, OpenGL 3 context, Dear ImGui
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
-//   oversight-gui --db PATH [--panel browse|replay|dashboard] [--experiment ID] [--episode ID]
+//   oversight-gui --db PATH [--panel browse|replay|dashboard|queue] [--experiment ID] [--episode ID]
 //                 [--screenshot PNG --frames N | --seconds S] [--width W --height H]
 //                 [--scroll ROWS --frame-times]   (benchmarks: tests/bench_gui.cpp)
 //
@@ -13,8 +13,11 @@
 #include <imgui.h>
 #include <stb/stb_image_write.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -52,6 +55,14 @@ bool SavePng(const std::string& path, int width, int height) {
                         static_cast<int>(row)) != 0;
 }
 
+// Who claims queue items: host, process and start time.
+std::string GuiIdentity() {
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,7 +70,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Oversight Lab GUI: browse and replay the episodes of an experiment log"};
   app.add_option("--db", o.db, "SQLite log to open (read-only)")->capture_default_str();
   app.add_option("--panel", o.panel, "Panel shown first")
-      ->check(CLI::IsMember({"browse", "replay", "dashboard"}))
+      ->check(CLI::IsMember({"browse", "replay", "dashboard", "queue"}))
       ->capture_default_str();
   app.add_option("--experiment", o.experiment, "Experiment id selected at start (default: the first)");
   app.add_option("--episode", o.episode, "Episode id to open in the replay panel");
@@ -116,6 +127,7 @@ int main(int argc, char** argv) {
   oversight::BrowsePanel browse(view.get());
   oversight::ReplayPanel replay(view.get());
   oversight::DashboardPanel dashboard(view.get());
+  oversight::QueuePanel queue(o.db, GuiIdentity());
   if (o.experiment > 0) browse.SelectExperiment(o.experiment);
   browse.Refresh();
   browse.scroll_rows_per_frame = o.scroll;
@@ -125,6 +137,7 @@ int main(int argc, char** argv) {
   if (o.episode > 0) replay.Open(o.episode);
   bool select_replay = o.panel == "replay";
   bool select_dashboard = o.panel == "dashboard";
+  bool select_queue = o.panel == "queue";
   int frame = 0;
   int status = 0;
   while (!glfwWindowShouldClose(window)) {
@@ -157,7 +170,12 @@ int main(int argc, char** argv) {
         if (browse.filter.experiment_id > 0) dashboard.Draw(browse.filter.experiment_id);
         ImGui::EndTabItem();
       }
-      select_replay = select_dashboard = false;
+      if (ImGui::BeginTabItem("Judge queue", nullptr,
+                              select_queue ? ImGuiTabItemFlags_SetSelected : 0)) {
+        queue.Draw();
+        ImGui::EndTabItem();
+      }
+      select_replay = select_dashboard = select_queue = false;
       ImGui::EndTabBar();
     }
     ImGui::End();

@@ -1,6 +1,7 @@
 // [SECTION] Browse panel
 // [SECTION] Replay panel
 // [SECTION] Dashboard panel
+// [SECTION] Queue panel
 #include "gui/panels.h"
 
 #include <imgui.h>
@@ -383,6 +384,128 @@ void DashboardPanel::Draw(int64_t experiment_id) {
                               std::to_string(m.steps.back()) + ")";
     ImGui::PlotLines(label.c_str(), v.data(), static_cast<int>(v.size()), 0, nullptr, FLT_MAX,
                      FLT_MAX, ImVec2(480, 90));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// [SECTION] Queue panel
+// ---------------------------------------------------------------------------
+QueuePanel::~QueuePanel() = default;
+
+namespace {
+
+// The 28x28 canvas of a question: A's pixels blue, B's orange.
+void DrawRevealCanvas(const std::vector<QueuePanel::Reveal>& reveals, float cell) {
+  const ImVec2 origin = ImGui::GetCursorScreenPos();
+  ImDrawList* draw = ImGui::GetWindowDrawList();
+  draw->AddRectFilled(origin, ImVec2(origin.x + 28 * cell, origin.y + 28 * cell),
+                      ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
+  for (const auto& r : reveals) {
+    const float v = 0.35f + 0.65f * std::clamp(r.value, 0.0f, 1.0f);
+    const ImVec4 c = r.player_a ? ImVec4(0.25f * v, 0.55f * v, v, 1) : ImVec4(v, 0.6f * v, 0.1f * v, 1);
+    const ImVec2 a(origin.x + (r.pixel % 28) * cell, origin.y + (r.pixel / 28) * cell);
+    draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(c));
+  }
+  ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
+}
+
+}  // namespace
+
+void QueuePanel::Draw() {
+  try {
+    if (!store) store = Store::Open(db_path);
+    if (ImGui::GetTime() - last_refresh > 1.0) {
+      last_refresh = ImGui::GetTime();
+      waiting = store->CountPending();
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
+  ImGui::Text("Items waiting for a person: %lld   answered in this session: %d",
+              static_cast<long long>(waiting), answered);
+  if (!message.empty()) ImGui::TextUnformatted(message.c_str());
+  if (!item) {
+    if (ImGui::Button("Take the next item", ImVec2(220, 40)) && store) {
+      try {
+        item = store->ClaimPending(who);
+        message = item ? "" : "Nothing is waiting.";
+        choices.clear();
+        reveals.clear();
+        choice = -1;
+        confidence = 75;
+        reason[0] = 0;
+        if (item) {
+          const nlohmann::json q = nlohmann::json::parse(item->question, nullptr, false);
+          if (q.is_object() && q.contains("choices") && q["choices"].is_array())
+            for (const auto& c : q["choices"])
+              if (c.is_number_integer()) choices.push_back(c.get<int>());
+          if (q.is_object() && q.contains("reveals") && q["reveals"].is_array())
+            for (const auto& r : q["reveals"]) {
+              if (!r.is_object() || !r.contains("pixel") || !r["pixel"].is_number_integer()) continue;
+              const int p = r["pixel"].get<int>();
+              if (p < 0 || p >= 784) continue;
+              reveals.push_back({p, r.value("value", 1.0f), r.value("player", "") == "A"});
+            }
+          if (choices.empty()) message = "Item " + std::to_string(item->id) + " has no choices.";
+          shown_at = ImGui::GetTime();
+        }
+        last_refresh = -1e9;
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    return;
+  }
+  ImGui::Text("Item %lld: %s, %s, episode %lld of stage %s", static_cast<long long>(item->id),
+              item->protocol.c_str(), item->task.c_str(),
+              static_cast<long long>(item->episode_idx), item->stage.c_str());
+  ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "player A");
+  ImGui::SameLine();
+  ImGui::TextColored(ImVec4(1, 0.6f, 0.1f, 1), "player B");
+  ImGui::SameLine();
+  ImGui::Text("(%zu pixels revealed; the image stays hidden)", reveals.size());
+  DrawRevealCanvas(reveals, 12.0f);
+  const bool two = choices.size() == 2;
+  ImGui::TextUnformatted(two ? "Which claim is true?" : "Which label is it?");
+  for (size_t k = 0; k < choices.size(); ++k) {
+    const std::string label = two ? std::string(k == 0 ? "A claims " : "B claims ") +
+                                        std::to_string(choices[k])
+                                  : std::to_string(choices[k]);
+    if (k > 0 && (two || k % 5 != 0)) ImGui::SameLine();
+    ImGui::RadioButton(label.c_str(), &choice, static_cast<int>(k));
+  }
+  ImGui::SetNextItemWidth(240);
+  ImGui::SliderInt("confidence (%)", &confidence, 55, 100, "%d%%");
+  confidence = std::clamp((confidence + 2) / 5 * 5, 55, 100);  // 5% steps, never 50%
+  ImGui::SetNextItemWidth(480);
+  ImGui::InputText("reason (optional)", reason, sizeof reason);
+  ImGui::BeginDisabled(choice < 0);
+  if (ImGui::Button("Submit verdict", ImVec2(220, 40))) {
+    HumanVerdict v;
+    v.verdict = std::to_string(choices[static_cast<size_t>(choice)]);
+    v.confidence = confidence / 100.0;
+    v.reason = reason;
+    v.latency_ms = 1000.0 * (ImGui::GetTime() - shown_at);
+    try {
+      if (store->AnswerPending(item->id, who, v)) {
+        ++answered;
+        message = "Verdict " + v.verdict + " submitted for item " + std::to_string(item->id) + ".";
+      } else {
+        message = "Item " + std::to_string(item->id) +
+                  " was no longer ours (timed out or taken over); verdict not recorded.";
+      }
+      item.reset();
+      last_refresh = -1e9;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("Skip")) {  // leave it claimed: free again after the stale time
+    item.reset();
+    message = "Skipped.";
   }
 }
 

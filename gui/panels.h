@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/store.h"
 #include "gui/log_view.h"
 
 namespace oversight {
@@ -70,6 +72,38 @@ struct DashboardPanel {
   std::vector<MetricSeries> metrics;
   double last_refresh = -1e9;
   std::string error;
+};
+
+// The human-judge queue: takes the oldest item an experiment with a `human`
+// judge is waiting on (claimed for this GUI: another GUI on the same file
+// never gets it), shows what a model judge would see (the revealed pixels,
+// marked by player A or B, not by role) and the choices, and submits the
+// person's verdict: a choice, a confidence in 5% steps above 50%, and an
+// optional reason, with the time taken. The experiment's episode continues
+// as soon as the verdict is in the log.
+struct QueuePanel {
+  QueuePanel(std::string db_path, std::string who) : db_path(std::move(db_path)), who(std::move(who)) {}
+  ~QueuePanel();
+  void Draw();
+
+  struct Reveal {
+    int pixel;
+    float value;
+    bool player_a;
+  };
+  std::string db_path, who;
+  std::unique_ptr<Store> store;  // read-write, opened on first use
+  std::optional<PendingJudgement> item;
+  std::vector<int> choices;
+  std::vector<Reveal> reveals;
+  int choice = -1;        // index into choices
+  int confidence = 75;    // percent, 55..100
+  char reason[512] = {};
+  double shown_at = 0;
+  int64_t waiting = 0;    // items pending or claimed
+  int answered = 0;       // this session
+  double last_refresh = -1e9;
+  std::string message, error;
 };
 
 }  // namespace oversight

@@ -13,6 +13,10 @@ namespace oversight {
 // Registers judge "sparse" and stage kind "train_judge".
 void RegisterJudges(Registries& registries);
 
+// Judge "sparse" from its config node (options: checkpoint, intra_op_threads,
+// kernel_logits); the "human" judge's model is one.
+std::unique_ptr<SparseImageJudge> MakeSparseJudge(const ConfigNode& node);
+
 // A sparse-pixel judge loaded straight from a checkpoint file, for tools and
 // benchmarks (experiments load judges by artifact name instead).
 // kernel_logits = false makes Logits() always a torch forward. Throws

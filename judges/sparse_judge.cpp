@@ -124,15 +124,20 @@ std::unique_ptr<SparseImageJudge> LoadSparseJudgeFile(const std::string& path,
 
 void RegisterTrainJudgeStage(Registries& registries);
 
+std::unique_ptr<SparseImageJudge> MakeSparseJudge(const ConfigNode& node) {
+  SparseJudgeOptions o;
+  o.checkpoint = node.RequireString("checkpoint");
+  o.intra_op_threads =
+      static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
+  o.kernel_logits = node.Bool("kernel_logits", o.kernel_logits);
+  return std::make_unique<SparseJudgeImpl>(o, node.file() + ": " + node.path());
+}
+
+void RegisterHumanJudge(Registries& registries);
+
 void RegisterJudges(Registries& registries) {
-  registries.judges.Add("sparse", [](const ConfigNode& node) {
-    SparseJudgeOptions o;
-    o.checkpoint = node.RequireString("checkpoint");
-    o.intra_op_threads =
-        static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
-    o.kernel_logits = node.Bool("kernel_logits", o.kernel_logits);
-    return std::make_unique<SparseJudgeImpl>(o, node.file() + ": " + node.path());
-  });
+  registries.judges.Add("sparse", [](const ConfigNode& node) { return MakeSparseJudge(node); });
+  RegisterHumanJudge(registries);
   RegisterTrainJudgeStage(registries);
 }
 

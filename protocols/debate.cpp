@@ -203,6 +203,10 @@ class DebateProtocol : public Protocol {
       rec.turns.push_back(std::move(t));
     }
 
+    if (const auto* human = dynamic_cast<const HumanImageJudge*>(&judge_)) {
+      JudgeByPerson(*human, game, pos, rec, rng);
+      return;
+    }
     std::vector<Logits> logits;
     const auto t0 = std::chrono::steady_clock::now();
     judge_.Logits({pos.Query()}, &logits);
@@ -254,6 +258,80 @@ class DebateProtocol : public Protocol {
   }
   const PixelDebater& Debater(DebateRole r) const { return *debaters_[static_cast<int>(r)]; }
 
+  // The judgement of a person (judge "human"), through the queue. They see
+  // what a model judge sees: the revealed pixels, marked by player A or B
+  // without saying who is honest, and the choices: the two claims in a
+  // random order (precommit; A claims the first) or all 10 labels (A moved
+  // first). No verdict before the timeout: the episode is kept as timed
+  // out, without a judgement and with correct NULL.
+  void JudgeByPerson(const HumanImageJudge& human, const DebateGame& game,
+                     const DebatePosition& pos, EpisodeRecord& rec, Rng& rng) const {
+    nlohmann::json choices = nlohmann::json::array();
+    DebateRole player_a = game.Mover(0);
+    if (game.precommit) {
+      const bool truth_first = UniformInt(rng, 2) == 0;
+      choices = truth_first ? nlohmann::json{game.truth, game.lie}
+                            : nlohmann::json{game.lie, game.truth};
+      player_a = truth_first ? DebateRole::kHonest : DebateRole::kLiar;
+    } else {
+      for (int c = 0; c < kNumClasses; ++c) choices.push_back(c);
+    }
+    nlohmann::json reveals = nlohmann::json::array();
+    for (size_t k = 0; k < pos.revealed.size(); ++k) {
+      const int p = pos.revealed[k];
+      reveals.push_back({{"pixel", p},
+                         {"value", pos.image[p] / 255.0},
+                         {"player", game.Mover(static_cast<int>(k)) == player_a ? "A" : "B"}});
+    }
+    PendingJudgement item;
+    item.experiment_id = rec.experiment_id;
+    item.stage = rec.stage;
+    item.episode_idx = rec.idx;
+    item.protocol = name();
+    item.task = task_.name();
+    item.instance = rec.instance;
+    item.question = nlohmann::json{{"kind", "image_debate"},
+                                   {"precommit", game.precommit},
+                                   {"choices", choices},
+                                   {"reveals", reveals}}
+                        .dump();
+    const std::optional<HumanVerdict> v = human.Ask(item);
+    if (!v) {
+      rec.status = "timed_out";
+      rec.outcome = "timed_out";
+      rec.correct.reset();
+      return;
+    }
+    int decision = -1;
+    try {
+      decision = std::stoi(v->verdict);
+    } catch (const std::exception&) {
+    }
+    bool valid = false;
+    for (const auto& c : choices) valid = valid || c.get<int>() == decision;
+    if (!valid)
+      throw std::runtime_error("human verdict '" + v->verdict + "' for episode " +
+                               std::to_string(rec.idx) + " is not one of " + choices.dump());
+    const bool honest_wins = decision == game.truth;
+    JudgementRecord j;
+    j.judge = human.name();
+    j.judge_kind = JudgeKind::kHuman;
+    j.verdict = std::to_string(decision);
+    j.confidence = v->confidence;
+    j.latency_ms = v->latency_ms;
+    std::vector<Logits> model;  // what the debaters' model judge would have said
+    human.Logits({pos.Query()}, &model);
+    nlohmann::json detail{{"reason", v->reason},
+                          {"choices", choices},
+                          {"winner", honest_wins ? "honest" : "liar"},
+                          {"model_logits", model[0]}};
+    if (game.precommit) detail["claims"] = {{"honest", game.truth}, {"liar", game.lie}};
+    j.detail = detail.dump();
+    rec.judgements.push_back(std::move(j));
+    rec.outcome = honest_wins ? "honest" : "liar";
+    rec.correct = honest_wins ? 1 : 0;
+  }
+
   // The turn in which `role` states its label.
   TurnRecord ClaimTurn(int idx, const DebateGame& game, DebateRole role) const {
     TurnRecord t;
@@ -296,6 +374,8 @@ std::unique_ptr<Protocol> MakeProtocol(DebateOptions o, const ConfigNode& node,
   o.shared_cache = node.Bool("shared_cache", o.shared_cache);
   ImageTask& image_task = RequireImageTask(node, task);
   SparseImageJudge& sparse_judge = RequireSparseJudge(node, judge);
+  if (o.consultancy && dynamic_cast<HumanImageJudge*>(judge))
+    node.FailAt("name", "consultancy cannot have a human judge yet (debate can)");
   auto honest = MakeDebater(node, honest_key, reg);
   auto liar = MakeDebater(node, liar_key, reg);
   return std::make_unique<DebateProtocol>(o, image_task, sparse_judge, std::move(honest),

@@ -7,12 +7,14 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/dataset.h"
 #include "engine/interfaces.h"
+#include "engine/store.h"
 
 namespace oversight {
 
@@ -55,6 +57,19 @@ class SparseImageJudge : public Judge {
                       std::vector<Logits>* out) const = 0;
   // A session on `image` (which must outlive it) with nothing revealed.
   virtual std::unique_ptr<SparseJudgeSession> NewSession(const uint8_t* image) const = 0;
+};
+
+// A person as the judge of sparse-pixel games (judge_kind human). Debaters
+// search against its model (Logits() and NewSession() are the model's); the
+// verdict comes from the human-judge queue in the experiment's log, where
+// oversight-gui picks it up.
+class HumanImageJudge : public SparseImageJudge {
+ public:
+  // Puts `item` in the queue (or finds it, when a resumed episode asks again)
+  // and waits for the verdict. nullopt: nobody answered within the judge's
+  // timeout (the item is marked timed_out). Throws Interrupted on Ctrl-C
+  // (the item stays in the queue for the resumed run).
+  virtual std::optional<HumanVerdict> Ask(const PendingJudgement& item) const = 0;
 };
 
 // Judge logits for one image, by unordered set of revealed pixels: the same

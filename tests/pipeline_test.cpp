@@ -344,6 +344,76 @@ TEST_CASE("Greedy debate with carried children: same episodes on 1 or 2 workers"
   CHECK(run("greedy-1", "1") == two);
 }
 
+// A person judges a debate: the experiment (judge "human") waits on the
+// queue; oversight-gui, driven by real X11 input events (xdotool) under Xvfb,
+// takes the item, picks player B's claim and submits; the experiment logs the
+// verdict and finishes. Then an item nobody answers times out.
+TEST_CASE("A person judges a live experiment's debate through the GUI queue", "[pipeline][gui]") {
+  TempDir dir("human-queue");
+  const std::string db = CopyFixture(dir);
+  const std::string human =
+      "stages[1].judge={\"name\":\"human\",\"model\":{\"name\":\"sparse\","
+      "\"checkpoint\":\"tiny_judge_k6\"},\"timeout_s\":120,\"poll_ms\":50}";
+  const pid_t run = Spawn({"run", ConfigPath("tiny_debate.json"), "--db", db, "--set", human,
+                           "--set", "stages[1].instances=1", "--set",
+                           "stages[1].protocol.first=honest"},
+                          dir / "run.log");
+  // Wait for the item (the debate is played first, then the judge asks).
+  bool queued = false;
+  for (int i = 0; i < 600 && !queued; ++i) {
+    try {
+      queued = QueryOne(db, "SELECT count(*) FROM pending_judgements") == "1";
+    } catch (const std::exception&) {
+    }
+    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(queued);
+  const std::string choices =
+      QueryOne(db, "SELECT json_extract(question, '$.choices') FROM pending_judgements");
+  // Take the item, choose "B claims ...", submit (layout of the queue panel
+  // at 1280x800: see gui/panels.cpp).
+  const std::string script =
+      std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db +
+      "' --panel queue --seconds 6 --screenshot '" + (dir / "queue.png") + "' & "
+      "for i in $(seq 100); do xdotool search --name 'Oversight Lab' >/dev/null 2>&1 && break; "
+      "sleep 0.05; done; sleep 1.5; xdotool mousemove 118 85 click 1; sleep 0.7; "
+      "xdotool mousemove 119 466 click 1; sleep 0.5; xdotool mousemove 118 545 click 1; wait $!";
+  const CommandResult gui =
+      RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+  INFO(gui.err);
+  CHECK(gui.status == 0);
+  const int status = WaitStatus(run);
+  INFO(ReadFile(dir / "run.log"));
+  REQUIRE(status == 0);
+  // B's claim is the second choice; the verdict row is the person's.
+  const std::string b_claim = QueryOne(db, "SELECT json_extract('" + choices + "', '$[1]')");
+  CHECK(QueryOne(db, "SELECT status || ':' || verdict || ':' || confidence FROM pending_judgements") ==
+        "answered:" + b_claim + ":0.75");
+  CHECK(QueryOne(db, "SELECT j.judge_kind || ':' || j.verdict || ':' || j.confidence FROM judgements j "
+                     "JOIN episodes e ON e.id = j.episode_id WHERE e.stage = 'debate'") ==
+        "human:" + b_claim + ":0.75");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e JOIN judgements j ON j.episode_id = e.id "
+                     "WHERE e.stage = 'debate' AND e.status = 'complete' AND j.latency_ms > 0 AND "
+                     "e.correct = (j.verdict = e.truth) AND "
+                     "e.outcome = CASE WHEN j.verdict = e.truth THEN 'honest' ELSE 'liar' END") == "1");
+
+  // Nobody answers: after the timeout the episode is kept as timed out,
+  // without a judgement, and the experiment finishes.
+  TempDir dir2("human-timeout");
+  const std::string db2 = CopyFixture(dir2);
+  const CommandResult r = RunOversight(
+      {"run", ConfigPath("tiny_debate.json"), "--db", db2, "--set",
+       "stages[1].judge={\"name\":\"human\",\"model\":{\"name\":\"sparse\",\"checkpoint\":"
+       "\"tiny_judge_k6\"},\"timeout_s\":1,\"poll_ms\":50}",
+       "--set", "stages[1].instances=1", "--set", "stages[1].protocol.first=honest"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(QueryOne(db2, "SELECT status || ':' || outcome || ':' || coalesce(correct, 'NULL') || ':' || "
+                      "(SELECT count(*) FROM judgements WHERE episode_id = e.id) FROM episodes e "
+                      "WHERE stage = 'debate'") == "timed_out:timed_out:NULL:0");
+  CHECK(QueryOne(db2, "SELECT status FROM pending_judgements") == "timed_out");
+}
+
 TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 workers and after Ctrl-C + resume", "[pipeline][debate]") {
   auto run = [](const std::string& name, const std::vector<std::string>& extra) {
     TempDir dir(name);
