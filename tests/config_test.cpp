@@ -63,7 +63,7 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"unknown stage kind", [](json& j) { j["stages"][0]["kind"] = "trian_judge"; },
        "stages[0].kind: unknown stage kind 'trian_judge'; known: episodes, train_judge"},
       {"unknown judge", [](json& j) { j["stages"][1]["judge"]["name"] = "sparse_mnst"; },
-       "stages[1].judge.name: unknown judge 'sparse_mnst'; known: sparse"},
+       "stages[1].judge.name: unknown judge 'sparse_mnst'; known: human, sparse"},
       {"unknown protocol", [](json& j) { j["stages"][1]["protocol"]["name"] = "debat"; },
        "stages[1].protocol.name: unknown protocol 'debat'; known: consultancy, debate, direct"},
       {"unknown nested key", [](json& j) { j["stages"][1]["protocol"]["pixel"] = 4; },
@@ -126,6 +126,25 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
                                        {"liar", {{"name", "greedy"}}}};
        },
        "stages[1].protocol.honest.evaluator: expected one of \"session\", \"forward\", \"batched\", got \"gpu\""},
+      {"human judge whose model is not a sparse judge",
+       [](json& j) {
+         j["stages"][1]["judge"] = {{"name", "human"}, {"model", {{"name", "oracle"}}}};
+       },
+       "stages[1].judge.model.name: the human judge's model must be \"sparse\""},
+      {"human judge with a zero timeout",
+       [](json& j) {
+         j["stages"][1]["judge"] = {{"name", "human"},
+                                    {"model", {{"name", "sparse"}, {"checkpoint", "k6"}}},
+                                    {"timeout_s", 0}};
+       },
+       "stages[1].judge.timeout_s"},
+      {"consultancy with a human judge",
+       [](json& j) {
+         j["stages"][1]["judge"] = {{"name", "human"},
+                                    {"model", {{"name", "sparse"}, {"checkpoint", "k6"}}}};
+         j["stages"][1]["protocol"] = {{"name", "consultancy"}, {"consultant", {{"name", "greedy"}}}};
+       },
+       "consultancy cannot have a human judge yet"},
       {"judge missing", [](json& j) { j["stages"][1].erase("judge"); },
        "stages[1].protocol: protocol 'direct' needs a judge of sparse-pixel images"},
   };
