@@ -1,7 +1,7 @@
 // oversight-gui: the platform glue (GLFW window, OpenGL 3 context, Dear ImGui
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
-//   oversight-gui --db PATH [--panel browse|replay|dashboard|queue] [--experiment ID] [--episode ID]
+//   oversight-gui --db PATH [--panel browse|replay|dashboard|queue|live] [--experiment ID] [--episode ID]
 //                 [--screenshot PNG --frames N | --seconds S] [--width W --height H]
 //                 [--scroll ROWS --frame-times]   (benchmarks: tests/bench_gui.cpp)
 //
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/store.h"
+#include "gui/live_debate.h"
 #include "gui/panels.h"
 
 namespace {
@@ -39,6 +40,9 @@ struct Options {
   int width = 1280, height = 800;
   int scroll = 0;            // browse table rows scrolled per frame (benchmark)
   bool frame_times = false;  // print frame-time statistics at exit
+  std::string live_judge;    // judge checkpoint for live debates
+  bool live_start = false;   // start a live debate at once
+  int live_step_ms = 400;    // auto-play pace
 };
 
 // The framebuffer as a PNG (rows flipped: OpenGL's origin is bottom-left).
@@ -70,7 +74,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Oversight Lab GUI: browse and replay the episodes of an experiment log"};
   app.add_option("--db", o.db, "SQLite log to open (read-only)")->capture_default_str();
   app.add_option("--panel", o.panel, "Panel shown first")
-      ->check(CLI::IsMember({"browse", "replay", "dashboard", "queue"}))
+      ->check(CLI::IsMember({"browse", "replay", "dashboard", "queue", "live"}))
       ->capture_default_str();
   app.add_option("--experiment", o.experiment, "Experiment id selected at start (default: the first)");
   app.add_option("--episode", o.episode, "Episode id to open in the replay panel");
@@ -85,6 +89,10 @@ int main(int argc, char** argv) {
   app.add_option("--scroll", o.scroll, "Scroll the episode table by N rows per frame")
       ->check(CLI::Range(0, 100000));
   app.add_flag("--frame-times", o.frame_times, "Print frame-time statistics at exit");
+  app.add_option("--live-judge", o.live_judge, "Judge checkpoint (.pt) for live debates");
+  app.add_flag("--live-start", o.live_start, "Start a live debate at once (greedy debaters)");
+  app.add_option("--live-step-ms", o.live_step_ms, "Auto-play: milliseconds per reveal")
+      ->check(CLI::Range(0, 10000));
   app.add_option("--width", o.width, "Window width")->check(CLI::Range(320, 8192));
   app.add_option("--height", o.height, "Window height")->check(CLI::Range(240, 8192));
   try {
@@ -128,6 +136,8 @@ int main(int argc, char** argv) {
   oversight::ReplayPanel replay(view.get());
   oversight::DashboardPanel dashboard(view.get());
   oversight::QueuePanel queue(o.db, GuiIdentity());
+  oversight::LiveDebatePanel live(o.db, o.live_judge, o.live_step_ms);
+  if (o.live_start) live.Start();
   if (o.experiment > 0) browse.SelectExperiment(o.experiment);
   browse.Refresh();
   browse.scroll_rows_per_frame = o.scroll;
@@ -138,6 +148,7 @@ int main(int argc, char** argv) {
   bool select_replay = o.panel == "replay";
   bool select_dashboard = o.panel == "dashboard";
   bool select_queue = o.panel == "queue";
+  bool select_live = o.panel == "live";
   int frame = 0;
   int status = 0;
   while (!glfwWindowShouldClose(window)) {
@@ -175,7 +186,12 @@ int main(int argc, char** argv) {
         queue.Draw();
         ImGui::EndTabItem();
       }
-      select_replay = select_dashboard = select_queue = false;
+      if (ImGui::BeginTabItem("Judge a live debate", nullptr,
+                              select_live ? ImGuiTabItemFlags_SetSelected : 0)) {
+        live.Draw();
+        ImGui::EndTabItem();
+      }
+      select_replay = select_dashboard = select_queue = select_live = false;
       ImGui::EndTabBar();
     }
     ImGui::End();

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -244,6 +245,38 @@ TEST_CASE("Clicking an episode in the browser opens its replay", "[gui]") {
   Png png;
   REQUIRE(png.Load(png_path));
   CHECK(png.Count(0, 80, 400, 460, 255, 83, 69) > 200);  // the liar's cells
+}
+
+// A person judges a debate the GUI plays itself (greedy debaters against the
+// tiny fixture judge, on a worker thread): real clicks pick "A is right" and
+// submit; the verdict is logged as an episode with judge_kind human.
+TEST_CASE("Judging a live debate in the GUI logs the person's verdict", "[gui]") {
+  TempDir dir("gui-live");
+  const std::string db = dir / "runs.db";
+  std::filesystem::copy_file(testing::TinyJudgeDb(), db);
+  const std::string judge = testing::QueryOne(
+      db, "SELECT path FROM artifacts WHERE kind = 'judge' AND name = 'tiny_judge_k6'");
+  const std::string script =
+      std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db + "' --panel live --live-judge '" +
+      judge + "' --live-start --live-step-ms 50 --seconds 9 --screenshot '" + (dir / "live.png") +
+      "' & for i in $(seq 100); do xdotool search --name 'Oversight Lab' >/dev/null 2>&1 && break; "
+      "sleep 0.05; done; sleep 5; xdotool mousemove 18 583 click 1; sleep 0.5; "
+      "xdotool mousemove 118 662 click 1; wait $!";
+  const auto r = testing::RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  using testing::QueryOne;
+  REQUIRE(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'live'") == "1");
+  // 2 claims + 6 reveals; the person's judgement, consistent with the truth.
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                     "WHERE e.stage = 'live'") == "8");
+  CHECK(QueryOne(db, "SELECT j.judge_kind || ':' || j.confidence FROM judgements j JOIN episodes e "
+                     "ON e.id = j.episode_id WHERE e.stage = 'live'") == "human:0.75");
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id "
+                     "WHERE e.stage = 'live' AND e.correct = (j.verdict = e.truth) AND j.verdict IN "
+                     "(json_extract(j.detail, '$.claims.honest'), json_extract(j.detail, '$.claims.liar'))") == "1");
+  CHECK(QueryOne(db, "SELECT name || ':' || status FROM experiments WHERE name = 'gui_live_debates'") ==
+        "gui_live_debates:finished");
 }
 
 TEST_CASE("The dashboard shows accuracy and metrics of a log that is being written", "[gui]") {
