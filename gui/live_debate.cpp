@@ -83,23 +83,23 @@ void LiveDebatePanel::Start() {
   const bool pre = precommit;
   const int agents[2] = {agent[0], agent[1]};
   const int rolls[2] = {rollouts[0], rollouts[1]};
-  // The image and claims are drawn here (the UI needs them); the search runs
-  // on the worker.
-  try {
-    const ImageDataset& ds = Dataset(task);
-    const size_t i = UniformInt(rng, ds.size());
-    image.assign(ds.image(i), ds.image(i) + kImagePixels);
-    instance = "test/" + std::to_string(ds.source_index[i]);
-    truth = ds.labels[i];
-    const int j = static_cast<int>(UniformInt(rng, kNumClasses - 1));
-    lie = pre ? (j < truth ? j : j + 1) : -1;
-  } catch (const std::exception& e) {
-    active = false;
-    message = e.what();
-    return;
-  }
+  // Everything slow (the dataset on first use, the judge, the search) runs
+  // on the worker; the UI shows the game once `prepared` is set.
+  prepared = false;
   worker = std::thread([this, path, k, pre, seed_first, agents, rolls, game_seed] {
     try {
+      {
+        const ImageDataset& ds = Dataset(task);
+        Rng pick(game_seed ^ 0x9e3779b97f4a7c15ULL);
+        const size_t i = UniformInt(pick, ds.size());
+        std::lock_guard<std::mutex> lock(mu);
+        image.assign(ds.image(i), ds.image(i) + kImagePixels);
+        instance = "test/" + std::to_string(ds.source_index[i]);
+        truth = ds.labels[i];
+        const int j = static_cast<int>(UniformInt(pick, kNumClasses - 1));
+        lie = pre ? (j < truth ? j : j + 1) : -1;
+        prepared = true;
+      }
       if (!judge || loaded_judge_path != path) {
         judge = LoadSparseJudgeFile(path, "cpu", /*kernel_logits=*/true);
         loaded_judge_path = path;
@@ -202,6 +202,7 @@ void LiveDebatePanel::Submit() {
 }
 
 void LiveDebatePanel::Draw() {
+  state.clear();
   if (ImGui::CollapsingHeader("New debate", ImGuiTreeNodeFlags_DefaultOpen)) {
     ImGui::PushItemWidth(140);
     ImGui::Combo("dataset", &dataset, kDatasets, 2);
@@ -235,16 +236,21 @@ void LiveDebatePanel::Draw() {
   if (!message.empty()) ImGui::TextUnformatted(message.c_str());
   if (!active) return;
   std::vector<Move> ms;
-  bool finished = false;
+  bool finished = false, ready = false;
   std::string err;
   {
     std::lock_guard<std::mutex> lock(mu);
     ms = moves;
     finished = done;
     err = worker_error;
+    ready = prepared;
   }
   if (!err.empty()) {
     ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "debate failed: %s", err.c_str());
+    return;
+  }
+  if (!ready) {
+    ImGui::TextUnformatted("Loading the dataset and the judge...");
     return;
   }
   const int n = static_cast<int>(ms.size());
@@ -285,12 +291,14 @@ void LiveDebatePanel::Draw() {
   }
   ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
   if (judged) {
+    state = "verdict logged " + std::to_string(judged_n);
     ImGui::Text("Truth: %d. Player A was %s. Your verdict was %s.", truth,
                 a_is_honest ? "honest" : "the liar", was_correct ? "right" : "wrong");
     return;
   }
   if (!finished || shown < n) return;
   if (ready_at == 0) ready_at = ImGui::GetTime();
+  state = "awaiting verdict";
   if (precommit) {
     ImGui::RadioButton("A is right", &choice, 0);
     ImGui::SameLine();

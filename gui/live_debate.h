@@ -43,11 +43,13 @@ struct LiveDebatePanel {
   std::mutex mu;
   std::vector<Move> moves;
   bool done = false;
+  bool prepared = false;  // image, truth and lie chosen (by the worker)
   std::string worker_error;
   std::thread worker;
   std::atomic<bool> stop{false};
 
-  // Facts of the current game (set before the worker starts).
+  // Facts of the current game (written by the worker before `prepared`,
+  // read by the UI after it).
   bool active = false;
   std::string task, instance;
   std::vector<uint8_t> image;
@@ -67,6 +69,10 @@ struct LiveDebatePanel {
   int judged_n = 0, correct_n = 0;
   double log_score = 0;  // sum of ln p(truth)
   std::string db_path, message;
+  // "awaiting verdict" while the verdict controls are shown, "verdict
+  // logged N" after the N-th verdict; main.cpp puts it in the window title,
+  // where tests driving the GUI with input events wait for it.
+  std::string state;
   std::unique_ptr<Store> store;
   int64_t experiment_id = 0;
   std::shared_ptr<SparseImageJudge> judge;  // loaded on the worker, kept

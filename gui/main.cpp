@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   bool select_live = o.panel == "live";
   int frame = 0;
   int status = 0;
+  std::string shown_title;
   while (!glfwWindowShouldClose(window)) {
     glfwPollEvents();
     ImGui_ImplOpenGL3_NewFrame();
@@ -195,6 +196,15 @@ int main(int argc, char** argv) {
       ImGui::EndTabBar();
     }
     ImGui::End();
+    // Panel states in the title: what tests driving the GUI wait for.
+    std::string title = "Oversight Lab - " + o.db;
+    if (replay.detail) title += " [replay " + std::to_string(replay.detail->episode.id) + "]";
+    for (const std::string* st : {&queue.state, &live.state})
+      if (!st->empty()) title += " [" + *st + "]";
+    if (title != shown_title) {
+      glfwSetWindowTitle(window, title.c_str());
+      shown_title = title;
+    }
     ImGui::Render();
     int w = 0, h = 0;
     glfwGetFramebufferSize(window, &w, &h);

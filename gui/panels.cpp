@@ -412,6 +412,7 @@ void DrawRevealCanvas(const std::vector<QueuePanel::Reveal>& reveals, float cell
 }  // namespace
 
 void QueuePanel::Draw() {
+  state.clear();
   try {
     if (!store) store = Store::Open(db_path);
     if (ImGui::GetTime() - last_refresh > 1.0) {
@@ -422,6 +423,7 @@ void QueuePanel::Draw() {
     error = e.what();
   }
   if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
+  if (answered > 0) state = "answered " + std::to_string(answered);
   ImGui::Text("Items waiting for a person: %lld   answered in this session: %d",
               static_cast<long long>(waiting), answered);
   if (!message.empty()) ImGui::TextUnformatted(message.c_str());
@@ -457,6 +459,7 @@ void QueuePanel::Draw() {
     }
     return;
   }
+  state = "item " + std::to_string(item->id);
   ImGui::Text("Item %lld: %s, %s, episode %lld of stage %s", static_cast<long long>(item->id),
               item->protocol.c_str(), item->task.c_str(),
               static_cast<long long>(item->episode_idx), item->stage.c_str());

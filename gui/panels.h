@@ -104,6 +104,9 @@ struct QueuePanel {
   int answered = 0;       // this session
   double last_refresh = -1e9;
   std::string message, error;
+  // "item N" while an item is shown, else "answered K" once K verdicts are
+  // in (see LiveDebatePanel::state).
+  std::string state;
 };
 
 }  // namespace oversight
