@@ -179,8 +179,8 @@ class MctsDebater : public PixelDebater {
       }
       Logits logits;
       if (o_.evaluator == "session") {
-        SyncSession();
-        logits = session_->Current();
+        // Moves to cur_ by popping to the common prefix, then pushing.
+        logits = session_.At(judge_, pos_.image, cur_.revealed).Current();
       } else {
         std::vector<Logits> out;
         judge_.Logits({cur_.Query()}, &out);
@@ -188,29 +188,6 @@ class MctsDebater : public PixelDebater {
       }
       if (cache_) cache_->Insert(key, logits);
       return logits;
-    }
-
-    // Moves the session to cur_: pops back to the longest common prefix of
-    // what it holds and cur_'s path, then pushes the rest.
-    void SyncSession() {
-      if (!session_) {
-        session_ = judge_.NewSession(pos_.image);
-        for (int p : pos_.revealed) session_->Push(p);
-      }
-      const size_t base = pos_.revealed.size();
-      const size_t depth = cur_.revealed.size() - base;
-      size_t common = 0;
-      while (common < synced_.size() && common < depth &&
-             synced_[common] == cur_.revealed[base + common])
-        ++common;
-      while (synced_.size() > common) {
-        session_->Pop();
-        synced_.pop_back();
-      }
-      for (size_t i = common; i < depth; ++i) {
-        session_->Push(cur_.revealed[base + i]);
-        synced_.push_back(cur_.revealed[base + i]);
-      }
     }
 
     double LeafValue(const Logits& logits) const {
@@ -308,8 +285,7 @@ class MctsDebater : public PixelDebater {
     PixelSetCache own_cache_;            // when the game brings none
     PixelSetCache* cache_ = nullptr;     // null: no caching
     PixelSetCache::Key root_key_;
-    std::unique_ptr<SparseJudgeSession> session_;  // created on the first miss
-    std::vector<int> synced_;            // pixels the session holds beyond pos_
+    SharedJudgeSession session_;  // the session, created on the first miss
     std::vector<Node> nodes_;
     std::vector<int> path_nodes_;
     std::vector<std::vector<int>> paths_;  // of one wave

@@ -59,12 +59,14 @@ class DebaterMemory {
   virtual ~DebaterMemory() = default;
 };
 
-// A judge session on one image shared by the debaters of a game (and, with
-// the debate protocol's per-image state, by all games of the image), for
-// searchers that look one ply ahead: the judge's kernel session keeps the
-// children of recent positions, so the children of the next position (one
-// pixel on) cost a fraction of fresh ones. Not thread-safe (one worker plays
-// an image's games).
+// A judge session on one image that follows a sequence of revealed pixels,
+// moved lazily by At(). MCTS keeps one per search. The debate protocol gives
+// one to every position (DebatePosition::session), shared by the debaters of
+// a game and, with its per-image state, by all games of the image: the
+// judge's kernel session keeps the children of recent positions, so for a
+// one-ply searcher the children of the next position (one pixel on) cost a
+// fraction of fresh ones. Not thread-safe (one worker plays an image's
+// games).
 class SharedJudgeSession {
  public:
   // The session on `image` (made from `judge` on first use), moved to
