@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +14,8 @@
 #include "engine/registry.h"
 #include "engine/rng.h"
 #include "engine/store.h"
+#include "gui/log_view.h"
+#include "gui/panels.h"
 #include "judges/judges.h"
 #include "protocols/debate.h"
 #include "protocols/protocols.h"
@@ -33,15 +34,6 @@ std::unique_ptr<PixelDebater> MakeLiveDebater(int kind, int rollouts) {
   ConfigNode node(std::make_shared<nlohmann::json>(options), "gui");
   auto agent = reg.agents.Create(node, "name");
   return std::unique_ptr<PixelDebater>(dynamic_cast<PixelDebater*>(agent.release()));
-}
-
-const ImageDataset& Dataset(const std::string& name) {
-  static std::mutex mu;
-  static std::map<std::string, ImageDataset> loaded;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = loaded.find(name);
-  if (it == loaded.end()) it = loaded.emplace(name, LoadImageDataset(name, "test")).first;
-  return it->second;
 }
 
 }  // namespace
@@ -89,7 +81,7 @@ void LiveDebatePanel::Start() {
   worker = std::thread([this, path, k, pre, seed_first, agents, rolls, game_seed] {
     try {
       {
-        const ImageDataset& ds = Dataset(task);
+        const ImageDataset& ds = CachedImageDataset(task, "test");
         Rng pick(game_seed ^ 0x9e3779b97f4a7c15ULL);
         const size_t i = UniformInt(pick, ds.size());
         std::lock_guard<std::mutex> lock(mu);
@@ -269,27 +261,12 @@ void LiveDebatePanel::Draw() {
   if (ImGui::Button("Next pixel") && shown < n) ++shown;
   ImGui::SameLine();
   ImGui::Text("%d of %d pixels%s", shown, pixels, finished ? "" : " (debaters thinking...)");
-  // Canvas: A blue, B orange; the image only after the verdict.
-  const float cell = 12.0f;
-  const ImVec2 o = ImGui::GetCursorScreenPos();
-  ImDrawList* draw = ImGui::GetWindowDrawList();
-  draw->AddRectFilled(o, ImVec2(o.x + 28 * cell, o.y + 28 * cell),
-                      ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
-  if (judged)
-    for (int p = 0; p < kImagePixels; ++p)
-      if (image[p]) {
-        const float g = image[p] / 255.0f * 0.6f;
-        const ImVec2 a(o.x + (p % 28) * cell, o.y + (p / 28) * cell);
-        draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(ImVec4(g, g, g, 1)));
-      }
-  for (int k = 0; k < shown; ++k) {
-    const bool is_a = ms[k].honest == a_is_honest;
-    const float v = 0.35f + 0.65f * ms[k].value;
-    const ImVec4 c = is_a ? ImVec4(0.25f * v, 0.55f * v, v, 1) : ImVec4(v, 0.6f * v, 0.1f * v, 1);
-    const ImVec2 a(o.x + (ms[k].pixel % 28) * cell, o.y + (ms[k].pixel / 28) * cell);
-    draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(c));
-  }
-  ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
+  // A blue, B orange; the image only after the verdict.
+  std::vector<CanvasPixel> canvas;
+  for (int k = 0; k < shown; ++k)
+    canvas.push_back({ms[k].pixel, ms[k].value,
+                      ms[k].honest == a_is_honest ? kPlayerARgb : kPlayerBRgb});
+  DrawPixelCanvas(judged ? image.data() : nullptr, canvas, /*numbered=*/false);
   if (judged) {
     state = "verdict logged " + std::to_string(judged_n);
     ImGui::Text("Truth: %d. Player A was %s. Your verdict was %s.", truth,
@@ -309,17 +286,10 @@ void LiveDebatePanel::Draw() {
       ImGui::RadioButton(std::to_string(c).c_str(), &choice, c);
     }
   }
-  ImGui::SetNextItemWidth(240);
-  ImGui::SliderInt("confidence (%)", &confidence, 55, 100, "%d%%");
-  confidence = std::clamp((confidence + 2) / 5 * 5, 55, 100);
-  ImGui::SetNextItemWidth(480);
-  ImGui::InputText("reason (optional)", reason, sizeof reason);
-  ImGui::BeginDisabled(choice < 0);
-  if (ImGui::Button("Submit verdict", ImVec2(220, 40))) {
+  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason)) {
     Submit();
     ready_at = 0;
   }
-  ImGui::EndDisabled();
 }
 
 }  // namespace oversight

@@ -208,6 +208,16 @@ std::vector<AccuracyRow> LogView::Accuracy(int64_t experiment_id) {
   return out;
 }
 
+const ImageDataset& CachedImageDataset(const std::string& name, const std::string& split) {
+  static std::mutex mu;
+  static std::map<std::string, ImageDataset> loaded;  // by name/split; nodes never move
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string key = name + "/" + split;
+  auto it = loaded.find(key);
+  if (it == loaded.end()) it = loaded.emplace(key, LoadImageDataset(name, split)).first;
+  return it->second;
+}
+
 std::vector<uint8_t> EpisodeImage(const std::string& task, const std::string& instance) {
   if (task != "mnist" && task != "fashion_mnist") return {};
   const size_t slash = instance.find('/');
@@ -219,18 +229,13 @@ std::vector<uint8_t> EpisodeImage(const std::string& task, const std::string& in
   } catch (const std::exception&) {
     return {};
   }
-  static std::mutex mu;
-  static std::map<std::string, ImageDataset> loaded;  // by task/split
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = loaded.find(task + "/" + split);
-  if (it == loaded.end()) {
-    try {
-      it = loaded.emplace(task + "/" + split, LoadImageDataset(task, split)).first;
-    } catch (const std::exception&) {
-      return {};
-    }
+  const ImageDataset* dataset = nullptr;
+  try {
+    dataset = &CachedImageDataset(task, split);
+  } catch (const std::exception&) {
+    return {};
   }
-  const ImageDataset& ds = it->second;
+  const ImageDataset& ds = *dataset;
   for (size_t i = 0; i < ds.size(); ++i)
     if (ds.source_index[i] == source) return std::vector<uint8_t>(ds.image(i), ds.image(i) + 784);
   return {};

@@ -14,6 +14,8 @@
 
 #include <sqlite3.h>
 
+#include "engine/dataset.h"
+
 namespace oversight {
 
 class Store;
@@ -103,6 +105,11 @@ class LogView {
   std::string path_;
   std::unique_ptr<Store> store_;
 };
+
+// The `split` of image dataset `name` ("mnist", "fashion_mnist"), loaded on
+// first use and kept for the process. Thread-safe; throws as
+// LoadImageDataset.
+const ImageDataset& CachedImageDataset(const std::string& name, const std::string& split);
 
 // The image of an episode of a sparse-pixel task ("mnist", "fashion_mnist";
 // instance "test/<index in the source>"), 784 bytes; empty when the task is

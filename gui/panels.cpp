@@ -225,14 +225,56 @@ std::vector<Reveal> Reveals(const EpisodeDetail& d) {
   return out;
 }
 
-ImU32 RoleColour(const std::string& role, float value) {
-  const float v = 0.35f + 0.65f * std::clamp(value, 0.0f, 1.0f);
-  if (role == "honest") return ImGui::GetColorU32(ImVec4(0.25f * v, 0.55f * v, 1.0f * v, 1));
-  if (role == "liar") return ImGui::GetColorU32(ImVec4(1.0f * v, 0.3f * v, 0.25f * v, 1));
-  return ImGui::GetColorU32(ImVec4(0.9f * v, 0.9f * v, 0.3f * v, 1));
+Rgb RoleRgb(const std::string& role) {
+  if (role == "honest") return kHonestRgb;
+  if (role == "liar") return kLiarRgb;
+  return kOtherRgb;
 }
 
 }  // namespace
+
+void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels,
+                     bool numbered) {
+  const float cell = 12.0f;
+  const ImVec2 origin = ImGui::GetCursorScreenPos();
+  ImDrawList* draw = ImGui::GetWindowDrawList();
+  auto cell_at = [&](int p) {
+    return ImVec2(origin.x + (p % 28) * cell, origin.y + (p / 28) * cell);
+  };
+  draw->AddRectFilled(origin, ImVec2(origin.x + 28 * cell, origin.y + 28 * cell),
+                      ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
+  if (image)
+    for (int p = 0; p < 784; ++p) {
+      if (!image[p]) continue;
+      const float g = image[p] / 255.0f * 0.6f;
+      const ImVec2 a = cell_at(p);
+      draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(ImVec4(g, g, g, 1)));
+    }
+  for (size_t k = 0; k < pixels.size(); ++k) {
+    const CanvasPixel& c = pixels[k];
+    const float v = 0.35f + 0.65f * std::clamp(c.value, 0.0f, 1.0f);
+    const ImVec2 a = cell_at(c.pixel);
+    draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell),
+                        ImGui::GetColorU32(ImVec4(c.colour.r * v, c.colour.g * v, c.colour.b * v, 1)));
+    if (!numbered) continue;
+    char label[16];
+    std::snprintf(label, sizeof label, "%zu", k + 1);
+    draw->AddText(ImVec2(a.x + 2, a.y - 1), IM_COL32(255, 255, 255, 255), label);
+  }
+  ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
+}
+
+bool VerdictControls(bool chosen, int* confidence, char* reason, size_t reason_size) {
+  ImGui::SetNextItemWidth(240);
+  ImGui::SliderInt("confidence (%)", confidence, 55, 100, "%d%%");
+  *confidence = std::clamp((*confidence + 2) / 5 * 5, 55, 100);  // 5% steps, never 50%
+  ImGui::SetNextItemWidth(480);
+  ImGui::InputText("reason (optional)", reason, reason_size);
+  ImGui::BeginDisabled(!chosen);
+  const bool submitted = ImGui::Button("Submit verdict", ImVec2(220, 40));
+  ImGui::EndDisabled();
+  return submitted;
+}
 
 void ReplayPanel::Open(int64_t episode_id) {
   try {
@@ -272,29 +314,11 @@ void ReplayPanel::Draw() {
     ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "honest");
     ImGui::SameLine();
     ImGui::TextColored(ImVec4(1, 0.35f, 0.3f, 1), "liar");
-    // The canvas: 28x28 cells, hidden pixels dark.
-    const float cell = 12.0f;
-    const ImVec2 origin = ImGui::GetCursorScreenPos();
-    ImDrawList* draw = ImGui::GetWindowDrawList();
-    draw->AddRectFilled(origin, ImVec2(origin.x + 28 * cell, origin.y + 28 * cell),
-                        ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
-    if (show_image && image.size() == 784)
-      for (int p = 0; p < 784; ++p) {
-        if (!image[p]) continue;
-        const float g = image[p] / 255.0f * 0.6f;
-        const ImVec2 a(origin.x + (p % 28) * cell, origin.y + (p / 28) * cell);
-        draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell),
-                            ImGui::GetColorU32(ImVec4(g, g, g, 1)));
-      }
-    for (int k = 0; k < std::min(step, n); ++k) {
-      const Reveal& r = reveals[k];
-      const ImVec2 a(origin.x + (r.pixel % 28) * cell, origin.y + (r.pixel / 28) * cell);
-      draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), RoleColour(r.role, r.value));
-      char label[16];
-      std::snprintf(label, sizeof label, "%d", k + 1);
-      draw->AddText(ImVec2(a.x + 2, a.y - 1), IM_COL32(255, 255, 255, 255), label);
-    }
-    ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
+    std::vector<CanvasPixel> shown;
+    for (int k = 0; k < std::min(step, n); ++k)
+      shown.push_back({reveals[k].pixel, reveals[k].value, RoleRgb(reveals[k].role)});
+    DrawPixelCanvas(show_image && image.size() == 784 ? image.data() : nullptr, shown,
+                    /*numbered=*/true);
   }
   if (ImGui::BeginTable("turns", 5, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter |
                                         ImGuiTableFlags_ScrollY,
@@ -392,25 +416,6 @@ void DashboardPanel::Draw(int64_t experiment_id) {
 // ---------------------------------------------------------------------------
 QueuePanel::~QueuePanel() = default;
 
-namespace {
-
-// The 28x28 canvas of a question: A's pixels blue, B's orange.
-void DrawRevealCanvas(const std::vector<QueuePanel::Reveal>& reveals, float cell) {
-  const ImVec2 origin = ImGui::GetCursorScreenPos();
-  ImDrawList* draw = ImGui::GetWindowDrawList();
-  draw->AddRectFilled(origin, ImVec2(origin.x + 28 * cell, origin.y + 28 * cell),
-                      ImGui::GetColorU32(ImVec4(0.12f, 0.12f, 0.14f, 1)));
-  for (const auto& r : reveals) {
-    const float v = 0.35f + 0.65f * std::clamp(r.value, 0.0f, 1.0f);
-    const ImVec4 c = r.player_a ? ImVec4(0.25f * v, 0.55f * v, v, 1) : ImVec4(v, 0.6f * v, 0.1f * v, 1);
-    const ImVec2 a(origin.x + (r.pixel % 28) * cell, origin.y + (r.pixel / 28) * cell);
-    draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(c));
-  }
-  ImGui::Dummy(ImVec2(28 * cell, 28 * cell));
-}
-
-}  // namespace
-
 void QueuePanel::Draw() {
   state.clear();
   try {
@@ -447,7 +452,8 @@ void QueuePanel::Draw() {
               if (!r.is_object() || !r.contains("pixel") || !r["pixel"].is_number_integer()) continue;
               const int p = r["pixel"].get<int>();
               if (p < 0 || p >= 784) continue;
-              reveals.push_back({p, r.value("value", 1.0f), r.value("player", "") == "A"});
+              reveals.push_back({p, r.value("value", 1.0f),
+                                 r.value("player", "") == "A" ? kPlayerARgb : kPlayerBRgb});
             }
           if (choices.empty()) message = "Item " + std::to_string(item->id) + " has no choices.";
           shown_at = ImGui::GetTime();
@@ -468,7 +474,7 @@ void QueuePanel::Draw() {
   ImGui::TextColored(ImVec4(1, 0.6f, 0.1f, 1), "player B");
   ImGui::SameLine();
   ImGui::Text("(%zu pixels revealed; the image stays hidden)", reveals.size());
-  DrawRevealCanvas(reveals, 12.0f);
+  DrawPixelCanvas(nullptr, reveals, /*numbered=*/false);
   const bool two = choices.size() == 2;
   ImGui::TextUnformatted(two ? "Which claim is true?" : "Which label is it?");
   for (size_t k = 0; k < choices.size(); ++k) {
@@ -478,13 +484,7 @@ void QueuePanel::Draw() {
     if (k > 0 && (two || k % 5 != 0)) ImGui::SameLine();
     ImGui::RadioButton(label.c_str(), &choice, static_cast<int>(k));
   }
-  ImGui::SetNextItemWidth(240);
-  ImGui::SliderInt("confidence (%)", &confidence, 55, 100, "%d%%");
-  confidence = std::clamp((confidence + 2) / 5 * 5, 55, 100);  // 5% steps, never 50%
-  ImGui::SetNextItemWidth(480);
-  ImGui::InputText("reason (optional)", reason, sizeof reason);
-  ImGui::BeginDisabled(choice < 0);
-  if (ImGui::Button("Submit verdict", ImVec2(220, 40))) {
+  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason)) {
     HumanVerdict v;
     v.verdict = std::to_string(choices[static_cast<size_t>(choice)]);
     v.confidence = confidence / 100.0;
@@ -504,7 +504,6 @@ void QueuePanel::Draw() {
       error = e.what();
     }
   }
-  ImGui::EndDisabled();
   ImGui::SameLine();
   if (ImGui::Button("Skip")) {  // leave it claimed: free again after the stale time
     item.reset();

@@ -14,6 +14,31 @@
 
 namespace oversight {
 
+// A pixel on a canvas: where (0..783), its image value (0..1), and the
+// colour of whoever revealed it at full value.
+struct Rgb {
+  float r, g, b;
+};
+struct CanvasPixel {
+  int pixel;
+  float value;
+  Rgb colour;
+};
+// Players' colours: by role in replays, by A / B where the roles are hidden.
+inline constexpr Rgb kHonestRgb{0.25f, 0.55f, 1.0f}, kLiarRgb{1.0f, 0.3f, 0.25f},
+    kOtherRgb{0.9f, 0.9f, 0.3f}, kPlayerARgb{0.25f, 0.55f, 1.0f}, kPlayerBRgb{1.0f, 0.6f, 0.1f};
+
+// The enlarged 28x28 canvas (12-pixel cells) at the cursor: `image` (784
+// bytes, or null: hidden) in grey, then `pixels`, each in its colour times
+// 0.35 + 0.65 * value; `numbered` writes each pixel's order (from 1) on it.
+void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels,
+                     bool numbered);
+
+// A person's verdict controls, below the choices: a confidence (55-100% in
+// 5% steps, never 50%), an optional reason, and "Submit verdict" (enabled
+// once `chosen`). True when submitted.
+bool VerdictControls(bool chosen, int* confidence, char* reason, size_t reason_size);
+
 // Experiments -> episodes, with filters and sorting. The table reads the
 // order of the episode ids once per filter and sort, then only the rows on
 // screen (ImGuiListClipper + LogView::EpisodesByIds); it re-counts once a
@@ -86,16 +111,11 @@ struct QueuePanel {
   ~QueuePanel();
   void Draw();
 
-  struct Reveal {
-    int pixel;
-    float value;
-    bool player_a;
-  };
   std::string db_path, who;
   std::unique_ptr<Store> store;  // read-write, opened on first use
   std::optional<PendingJudgement> item;
   std::vector<int> choices;
-  std::vector<Reveal> reveals;
+  std::vector<CanvasPixel> reveals;  // coloured by player A / B
   int choice = -1;        // index into choices
   int confidence = 75;    // percent, 55..100
   char reason[512] = {};
