@@ -236,11 +236,9 @@ TEST_CASE("Clicking an episode in the browser opens its replay", "[gui]") {
   const std::string png_path = dir / "click.png";
   const std::string script =
       std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db + "' --seconds 15 --screenshot '" +
-      png_path + "' & "
-      "for i in $(seq 100); do xdotool search --name 'Oversight Lab' >/dev/null 2>&1 && break; "
-      "sleep 0.05; done; for i in $(seq 60); do xdotool mousemove 300 114 click 1; sleep 0.5; "
-      "xdotool search --name 'replay 1' >/dev/null 2>&1 && break; done; wait $!";
-  const auto r = testing::RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+      png_path + "' & " + testing::XWaitForTitle("Oversight Lab", 5) +
+      testing::XClickUntilTitle(300, 114, "replay 1", 60) + "wait $!";
+  const auto r = testing::RunUnderXvfb(script);
   INFO(r.err);
   REQUIRE(r.status == 0);
   Png png;
@@ -261,13 +259,11 @@ TEST_CASE("Judging a live debate in the GUI logs the person's verdict", "[gui]")
   // the verdict to be logged, then closes the GUI.
   const std::string script =
       std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db + "' --panel live --live-judge '" +
-      judge + "' --live-start --live-step-ms 50 --seconds 120 & gui=$!; "
-      "for i in $(seq 600); do xdotool search --name 'awaiting verdict' >/dev/null 2>&1 && break; "
-      "sleep 0.1; done; sleep 0.3; xdotool mousemove 18 583 click 1; sleep 0.5; "
-      "xdotool mousemove 118 662 click 1; "
-      "for i in $(seq 600); do xdotool search --name 'verdict logged 1' >/dev/null 2>&1 && break; "
-      "sleep 0.1; done; kill $gui; wait $gui; true";
-  const auto r = testing::RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+      judge + "' --live-start --live-step-ms 50 --seconds 120 & gui=$!; " +
+      testing::XWaitForTitle("awaiting verdict", 60) + "sleep 0.3; " + testing::XClick(18, 583) +
+      "sleep 0.5; " + testing::XClick(118, 662) + testing::XWaitForTitle("verdict logged 1", 60) +
+      "kill $gui; wait $gui; true";
+  const auto r = testing::RunUnderXvfb(script);
   INFO(r.err);
   REQUIRE(r.status == 0);
   using testing::QueryOne;

@@ -374,16 +374,10 @@ TEST_CASE("A person judges a live experiment's debate through the GUI queue", "[
   // at 1280x800: see gui/panels.cpp).
   const std::string script =
       std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db +
-      "' --panel queue --seconds 120 & gui=$!; "
-      "for i in $(seq 100); do xdotool search --name 'Oversight Lab' >/dev/null 2>&1 && break; "
-      "sleep 0.05; done; "
-      "for i in $(seq 120); do xdotool mousemove 118 85 click 1; sleep 0.5; "
-      "xdotool search --name 'item ' >/dev/null 2>&1 && break; done; sleep 0.3; "
-      "xdotool mousemove 119 466 click 1; sleep 0.5; xdotool mousemove 118 545 click 1; "
-      "for i in $(seq 600); do xdotool search --name 'answered 1' >/dev/null 2>&1 && break; "
-      "sleep 0.1; done; kill $gui; wait $gui; true";
-  const CommandResult gui =
-      RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+      "' --panel queue --seconds 120 & gui=$!; " + XWaitForTitle("Oversight Lab", 5) +
+      XClickUntilTitle(118, 85, "item ", 120) + "sleep 0.3; " + XClick(119, 466) + "sleep 0.5; " +
+      XClick(118, 545) + XWaitForTitle("answered 1", 60) + "kill $gui; wait $gui; true";
+  const CommandResult gui = RunUnderXvfb(script);
   INFO(gui.err);
   CHECK(gui.status == 0);
   const int status = WaitStatus(run);

@@ -50,6 +50,24 @@ CommandResult RunOversight(const std::vector<std::string>& args) {
   return RunCommand("", OVERSIGHT_BIN, args);
 }
 
+CommandResult RunUnderXvfb(const std::string& script) {
+  return RunCommand("xvfb-run -a -s '-screen 0 1280x800x24'", "sh", {"-c", script});
+}
+
+std::string XWaitForTitle(const std::string& title, int seconds) {
+  return "for i in $(seq " + std::to_string(10 * seconds) + "); do xdotool search --name " +
+         Quote(title) + " >/dev/null 2>&1 && break; sleep 0.1; done; ";
+}
+
+std::string XClick(int x, int y) {
+  return "xdotool mousemove " + std::to_string(x) + " " + std::to_string(y) + " click 1; ";
+}
+
+std::string XClickUntilTitle(int x, int y, const std::string& title, int tries) {
+  return "for i in $(seq " + std::to_string(tries) + "); do " + XClick(x, y) +
+         "sleep 0.5; xdotool search --name " + Quote(title) + " >/dev/null 2>&1 && break; done; ";
+}
+
 CommandResult RunCommand(const std::string& prefix, const std::string& program,
                          const std::vector<std::string>& args) {
   TempDir tmp("cmd");

@@ -33,6 +33,18 @@ CommandResult RunCommand(const std::string& prefix, const std::string& program,
 // Runs the oversight binary with `args`.
 CommandResult RunOversight(const std::vector<std::string>& args);
 
+// Driving a GUI with real X11 input events: `script` (sh) runs under
+// xvfb-run on a 1280x800x24 screen; the pieces below are sh fragments
+// for it (xdotool), each ending in "; ".
+CommandResult RunUnderXvfb(const std::string& script);
+// Waits up to `seconds` for a window whose title matches `title`.
+std::string XWaitForTitle(const std::string& title, int seconds);
+// Clicks at (x, y).
+std::string XClick(int x, int y);
+// Clicks at (x, y) every half second, up to `tries` times, until a window
+// title matches `title` (a click the GUI was not ready for is repeated).
+std::string XClickUntilTitle(int x, int y, const std::string& title, int tries);
+
 // Single-column query result of `sql` on `db` as strings (NULL -> "NULL").
 std::vector<std::string> QueryColumn(const std::string& db, const std::string& sql);
 std::string QueryOne(const std::string& db, const std::string& sql);
