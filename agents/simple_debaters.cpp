@@ -80,6 +80,13 @@ class GreedyDebater : public PixelDebater {
 
 void RegisterMctsDebater(Registries& registries);
 
+std::unique_ptr<PixelDebater> MakePixelDebater(const nlohmann::json& options,
+                                               const std::string& where) {
+  Registries reg;
+  RegisterAgents(reg);
+  return CreatePixelDebater(ConfigNode(std::make_shared<nlohmann::json>(options), where), reg);
+}
+
 void RegisterAgents(Registries& registries) {
   registries.agents.Add("random", [](const ConfigNode&) {
     return std::make_unique<RandomDebater>();

@@ -27,13 +27,9 @@ const char* kDatasets[] = {"mnist", "fashion_mnist"};
 const char* kAgents[] = {"greedy", "mcts", "random"};
 
 std::unique_ptr<PixelDebater> MakeLiveDebater(int kind, int rollouts) {
-  Registries reg;
-  RegisterAgents(reg);
   nlohmann::json options{{"name", kAgents[kind]}};
   if (kind == 1) options["rollouts"] = rollouts;
-  ConfigNode node(std::make_shared<nlohmann::json>(options), "gui");
-  auto agent = reg.agents.Create(node, "name");
-  return std::unique_ptr<PixelDebater>(dynamic_cast<PixelDebater*>(agent.release()));
+  return MakePixelDebater(options, "oversight-gui");
 }
 
 }  // namespace

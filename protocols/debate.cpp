@@ -354,13 +354,7 @@ class DebateProtocol : public Protocol {
 
 std::unique_ptr<Agent> MakeDebater(const ConfigNode& parent, const std::string& key,
                                    const Registries& reg) {
-  const ConfigNode node = parent.Child(key);
-  auto agent = reg.agents.Create(node, "name");
-  if (!dynamic_cast<PixelDebater*>(agent.get()))
-    node.FailAt("name", "agent '" + node.RequireString("name") +
-                            "' cannot play sparse-pixel debate");
-  node.RejectUnknownKeys();
-  return agent;
+  return CreatePixelDebater(parent.Child(key), reg);
 }
 
 // The options debate and consultancy share, then the protocol with its two
@@ -383,6 +377,15 @@ std::unique_ptr<Protocol> MakeProtocol(DebateOptions o, const ConfigNode& node,
 }
 
 }  // namespace
+
+std::unique_ptr<PixelDebater> CreatePixelDebater(const ConfigNode& node, const Registries& reg) {
+  auto agent = reg.agents.Create(node, "name");
+  if (!dynamic_cast<PixelDebater*>(agent.get()))
+    node.FailAt("name", "agent '" + node.RequireString("name") +
+                            "' cannot play sparse-pixel debate");
+  node.RejectUnknownKeys();
+  return std::unique_ptr<PixelDebater>(static_cast<PixelDebater*>(agent.release()));
+}
 
 void RegisterDebateProtocol(Registries& registries) {
   registries.protocols.Add(

@@ -117,6 +117,11 @@ class PixelDebater : public Agent {
                          Rng& rng) const = 0;
 };
 
+// The sparse-pixel debater `node` names ({"name": "mcts", "rollouts": 1000}),
+// from `reg`'s agents; an unknown agent, one that cannot play this game or an
+// unknown option is a ConfigNode error naming the path.
+std::unique_ptr<PixelDebater> CreatePixelDebater(const ConfigNode& node, const Registries& reg);
+
 void RegisterDebateProtocol(Registries& registries);
 
 }  // namespace oversight

@@ -70,15 +70,6 @@ class CountingJudge : public SparseImageJudge {
   const SparseImageJudge& inner_;
 };
 
-std::unique_ptr<PixelDebater> MakeDebater(const nlohmann::json& options) {
-  Registries reg;
-  RegisterAgents(reg);
-  ConfigNode node(std::make_shared<nlohmann::json>(options), "bench");
-  auto agent = reg.agents.Create(node, "name");
-  node.RejectUnknownKeys();
-  return std::unique_ptr<PixelDebater>(dynamic_cast<PixelDebater*>(agent.release()));
-}
-
 struct Result {
   double seconds = 0;
   int64_t moves = 0;
@@ -191,7 +182,7 @@ int main(int argc, char** argv) {
   double base_rate = 0;
   for (const Variant& v : variants) {
     if (!wanted(v.label[0])) continue;
-    const auto agent = MakeDebater(v.options);
+    const auto agent = MakePixelDebater(v.options, "bench");
     const Result r = Play(*agent, *v.judge, data, nonzero, mcts_images, games, pixels, threads);
     const double rollouts_s = r.moves * static_cast<double>(rollouts) / r.seconds;
     if (base_rate == 0) base_rate = rollouts_s;
@@ -204,7 +195,7 @@ int main(int argc, char** argv) {
   // a new kernel session, children the per-image cache lacks computed from
   // it) as the baseline, then the default (one session per image carrying
   // each position's children to the next).
-  const auto greedy = MakeDebater({{"name", "greedy"}});
+  const auto greedy = MakePixelDebater({{"name", "greedy"}}, "bench");
   double greedy_base = 0;
   for (const bool shared : {false, true}) {
     if (!shared && only.find("5b") != std::string::npos) continue;  // "--only 5b": profiling
