@@ -106,6 +106,7 @@ class EpisodesStage : public Stage {
     writer.Flush();
     progress.Finish();
     ctx.CheckInterrupt();
+    if (judge_) judge_->Close(ctx);
   }
 
  private:

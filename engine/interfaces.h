@@ -74,6 +74,9 @@ class Judge {
   virtual std::string name() const = 0;  // logged in judgements.judge
   virtual JudgeKind kind() const = 0;
   virtual void Open(StageContext& ctx) = 0;
+  // After the stage's episodes are logged (not after an interruption): a
+  // judge may report what it measured, e.g. how it batched calls.
+  virtual void Close(StageContext&) {}
 };
 
 class Agent {

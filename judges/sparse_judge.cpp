@@ -3,8 +3,10 @@
 // checked against the artifacts table before loading.
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
 
+#include "engine/coalescer.h"
 #include "engine/torch_util.h"
 #include "engine/util.h"
 #include "judges/judges.h"
@@ -24,6 +26,12 @@ struct SparseJudgeOptions {
   // CPU, where it is faster (UseKernel()). false: always a torch forward
   // (e.g. to measure against it).
   bool kernel_logits = true;
+  // Torch forwards of concurrent Logits() calls (the games in flight on all
+  // episode workers) are merged into batches (engine/coalescer.h): the
+  // route for a CUDA judge; set the stage's threads well above the cores so
+  // enough games are in flight. Calls the kernel serves are not merged.
+  bool coalesce = false;
+  CoalescerOptions coalescer;  // with coalesce
 };
 
 // Whether the kernel beats a torch forward (1 thread) for a query of `pixels`
@@ -69,6 +77,10 @@ class SparseJudgeImpl : public SparseImageJudge {
     SetIntraOpThreads(options_.intra_op_threads);
     // Sessions run on the CPU whatever the device: on copies of the weights.
     kernel_ = std::make_unique<SparseJudgeKernel>(MakeSparseJudgeKernel(*net_));
+    if (options_.coalesce)
+      coalescer_ = std::make_unique<Coalescer<SparseQuery, oversight::Logits>>(
+          options_.coalescer, [this](const std::vector<SparseQuery>& q,
+                                     std::vector<oversight::Logits>* out) { Forward(q, out); });
   }
 
   void Logits(const std::vector<SparseQuery>& queries,
@@ -88,12 +100,21 @@ class SparseJudgeImpl : public SparseImageJudge {
     std::vector<SparseQuery> batch;
     batch.reserve(rest.size());
     for (size_t i : rest) batch.push_back(queries[i]);
-    torch::NoGradGuard no_grad;
-    torch::Tensor logits =
-        net_->forward(SparseInput(batch).to(device_)).to(torch::kCPU).contiguous();
-    const float* p = logits.data_ptr<float>();
-    for (size_t k = 0; k < rest.size(); ++k)
-      std::copy(p + k * kNumClasses, p + (k + 1) * kNumClasses, (*out)[rest[k]].begin());
+    std::vector<oversight::Logits> logits;
+    if (coalescer_)
+      coalescer_->Evaluate(batch, &logits);
+    else
+      Forward(batch, &logits);
+    for (size_t k = 0; k < rest.size(); ++k) (*out)[rest[k]] = logits[k];
+  }
+
+  void Close(StageContext&) override {
+    if (!coalescer_) return;
+    const auto s = coalescer_->stats();
+    const double batches = std::max<double>(1, static_cast<double>(s.batches));
+    std::fprintf(stderr, "  judge %s: %lld calls coalesced into %lld batches: %.2f calls per batch, "
+                 "%.1f queries per batch\n", name().c_str(), static_cast<long long>(s.calls),
+                 static_cast<long long>(s.batches), s.calls / batches, s.queries / batches);
   }
 
   std::unique_ptr<SparseJudgeSession> NewSession(const uint8_t* image) const override {
@@ -102,21 +123,37 @@ class SparseJudgeImpl : public SparseImageJudge {
   }
 
  private:
+  // One torch forward of `queries` on the judge's device.
+  void Forward(const std::vector<SparseQuery>& queries,
+               std::vector<oversight::Logits>* out) const {
+    out->resize(queries.size());
+    torch::NoGradGuard no_grad;
+    torch::Tensor logits =
+        net_->forward(SparseInput(queries).to(device_)).to(torch::kCPU).contiguous();
+    const float* p = logits.data_ptr<float>();
+    for (size_t k = 0; k < queries.size(); ++k)
+      std::copy(p + k * kNumClasses, p + (k + 1) * kNumClasses, (*out)[k].begin());
+  }
+
   SparseJudgeOptions options_;
   std::string where_;
   torch::Device device_{torch::kCPU};
   mutable SparseNet net_{nullptr};  // eval mode; forward is read-only
   std::unique_ptr<const SparseJudgeKernel> kernel_;  // set by Open(); immutable, thread-safe
+  std::unique_ptr<Coalescer<SparseQuery, oversight::Logits>> coalescer_;  // set by Open() with options_.coalesce
 };
 
 }  // namespace
 
 std::unique_ptr<SparseImageJudge> LoadSparseJudgeFile(const std::string& path,
                                                       const std::string& device,
-                                                      bool kernel_logits) {
+                                                      bool kernel_logits,
+                                                      const CoalescerOptions* coalesce) {
   SparseJudgeOptions o;
   o.checkpoint = path;
   o.kernel_logits = kernel_logits;
+  o.coalesce = coalesce != nullptr;
+  if (coalesce) o.coalescer = *coalesce;
   auto judge = std::make_unique<SparseJudgeImpl>(o, path);
   judge->LoadFile(path, device);
   return judge;
@@ -130,6 +167,13 @@ std::unique_ptr<SparseImageJudge> MakeSparseJudge(const ConfigNode& node) {
   o.intra_op_threads =
       static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
   o.kernel_logits = node.Bool("kernel_logits", o.kernel_logits);
+  o.coalesce = node.Bool("coalesce", o.coalesce);
+  o.coalescer.max_batch =
+      static_cast<int>(node.Int("coalesce_max_batch", o.coalescer.max_batch, 1, 1 << 20));
+  o.coalescer.max_wait_us =
+      static_cast<int>(node.Int("coalesce_wait_us", o.coalescer.max_wait_us, 0, 10000000));
+  o.coalescer.parallel =
+      static_cast<int>(node.Int("coalesce_parallel", o.coalescer.parallel, 1, 1024));
   return std::make_unique<SparseJudgeImpl>(o, node.file() + ": " + node.path());
 }
 

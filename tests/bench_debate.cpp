@@ -5,11 +5,16 @@
 //   3. as 2, + the per-image cache by unordered pixel set;
 //   4. MCTS, incremental judge session + cache (the product's default);
 //   5. greedy debaters, the precommit evaluation of one order (9 lies) per image:
-//      a. a new kernel session per move, b. one per image carrying children over.
+//      a. a new kernel session per move, b. one per image carrying children over;
+//   6. MCTS, torch batches of 64 leaves, every game on its own worker (all
+//      --mcts-images x --games games in flight): a. each game's batches
+//      separately, b. all games' batches merged by one coalescing evaluator
+//      (the judge's "coalesce" option: the route for a CUDA judge), c. as b
+//      with two batches at a time.
 // Prints rollouts/s, judge evaluations/s, games per hour and ratios to 1.
 //
 //   bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] [--games 4]
-//                [--mcts-images 2] [--images 100] [--threads 2] [--only 12345]
+//                [--mcts-images 2] [--images 100] [--threads 2] [--only 123456]
 // Games run on --threads workers, one image per worker at a time (as the
 // debate protocol plays them), so the figures are for the whole machine.
 #include <atomic>
@@ -80,21 +85,25 @@ struct Result {
 
 // Plays `games_per_image` games on each of `images` images (lies 0.., honest
 // first), both players `agent`, on `threads` workers; like the debate
-// protocol, one worker plays all games of an image, sharing one cache.
+// protocol, one worker plays all games of an image, sharing one cache, or
+// with `worker_per_game` each game is a work item of its own (own cache).
 Result Play(const PixelDebater& agent, const SparseImageJudge& base, const ImageDataset& data,
             const std::vector<std::vector<int>>& nonzero, int images, int games_per_image,
-            int pixels, int threads, bool shared_session = true) {
+            int pixels, int threads, bool shared_session = true, bool worker_per_game = false) {
   CountingJudge judge(base);
   std::atomic<int64_t> moves{0}, wins{0};
-  std::vector<int64_t> items(images);
-  for (int i = 0; i < images; ++i) items[i] = i;
+  const int per_item = worker_per_game ? 1 : games_per_image;
+  std::vector<int64_t> items(static_cast<size_t>(images) * games_per_image / per_item);
+  for (size_t i = 0; i < items.size(); ++i) items[i] = static_cast<int64_t>(i);
   const auto t0 = std::chrono::steady_clock::now();
   ParallelFor(
       items, threads,
-      [&](int64_t i) {
+      [&](int64_t item) {
+        const int64_t i = item * per_item / games_per_image;
         PixelSetCache cache;
         SharedJudgeSession session;
-        for (int g = 0; g < games_per_image; ++g) {
+        for (int g0 = 0; g0 < per_item; ++g0) {
+          const int g = static_cast<int>(item * per_item % games_per_image) + g0;
           DebateGame game;
           game.pixels = pixels;
           game.precommit = true;
@@ -151,7 +160,7 @@ int main(int argc, char** argv) {
   if (judge_path.empty()) {
     std::fprintf(stderr,
                  "usage: bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] "
-                 "[--games 4] [--mcts-images 2] [--images 100] [--threads 2] [--only 12345]\n");
+                 "[--games 4] [--mcts-images 2] [--images 100] [--threads 2] [--only 123456]\n");
     return 2;
   }
   // The baselines use torch for every judge call, as the Python peers do.
@@ -190,22 +199,54 @@ int main(int argc, char** argv) {
                 rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
                 rollouts_s / base_rate);
   }
-  if (!wanted('5')) return 0;
-  // The greedy precommit evaluation: without a shared session (each move
-  // a new kernel session, children the per-image cache lacks computed from
-  // it) as the baseline, then the default (one session per image carrying
-  // each position's children to the next).
-  const auto greedy = MakePixelDebater({{"name", "greedy"}}, "bench");
-  double greedy_base = 0;
-  for (const bool shared : {false, true}) {
-    if (!shared && only.find("5b") != std::string::npos) continue;  // "--only 5b": profiling
-    const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels, threads, shared);
-    if (!shared) greedy_base = g.seconds;
-    std::printf("5%s greedy precommit evaluation, 9 lies, one order%s: %.4f s per image "
-                "(%d images), %0.f children/s, honest wins %.1f%%  x%.2f\n",
-                shared ? "b." : "a.", shared ? ", carried children (default)" : ", new session per move",
-                g.seconds / images, images, g.evaluations / g.seconds,
-                100.0 * g.honest_wins / g.games, greedy_base > 0 ? greedy_base / g.seconds : 0.0);
+  if (wanted('5')) {
+    // The greedy precommit evaluation: without a shared session (each move
+    // a new kernel session, children the per-image cache lacks computed from
+    // it) as the baseline, then the default (one session per image carrying
+    // each position's children to the next).
+    const auto greedy = MakePixelDebater({{"name", "greedy"}}, "bench");
+    double greedy_base = 0;
+    for (const bool shared : {false, true}) {
+      if (!shared && only.find("5b") != std::string::npos) continue;  // "--only 5b": profiling
+      const Result g = Play(*greedy, *judge, data, nonzero, images, 9, pixels, threads, shared);
+      if (!shared) greedy_base = g.seconds;
+      std::printf("5%s greedy precommit evaluation, 9 lies, one order%s: %.4f s per image "
+                  "(%d images), %0.f children/s, honest wins %.1f%%  x%.2f\n",
+                  shared ? "b." : "a.", shared ? ", carried children (default)" : ", new session per move",
+                  g.seconds / images, images, g.evaluations / g.seconds,
+                  100.0 * g.honest_wins / g.games, greedy_base > 0 ? greedy_base / g.seconds : 0.0);
+    }
   }
+  if (!wanted('6')) return 0;
+  const int in_flight = mcts_images * games;
+  // Coalesced: one batch at a time of up to 1,024 queries (a GPU's setting),
+  // and two at a time of up to 256 (one per core).
+  const CoalescerOptions one{1024, 200, 1}, two{256, 200, 2};
+  const auto coalesced_one = LoadSparseJudgeFile(judge_path, "cpu", false, &one);
+  const auto coalesced_two = LoadSparseJudgeFile(judge_path, "cpu", false, &two);
+  const auto batched = MakePixelDebater(
+      {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "batched"}, {"batch", 64}, {"cache", false}},
+      "bench");
+  struct Merge {
+    const char* label;
+    const SparseImageJudge* judge;
+  };
+  const Merge merges[] = {{"a. each game's batches", torch_judge.get()},
+                          {"b. coalesced, 1 batch at a time <= 1024", coalesced_one.get()},
+                          {"c. coalesced, 2 batches at a time <= 256", coalesced_two.get()}};
+  double per_game_rate = 0;
+  for (const Merge& m : merges) {
+    const Result r = Play(*batched, *m.judge, data, nonzero, mcts_images, games, pixels,
+                          in_flight, true, /*worker_per_game=*/true);
+    const double rollouts_s = r.moves * static_cast<double>(rollouts) / r.seconds;
+    if (per_game_rate == 0) per_game_rate = rollouts_s;
+    std::printf("6%-49s %9.0f rollouts/s %9.0f judge evals/s %7.1f games/h  x%.2f", m.label,
+                rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
+                rollouts_s / per_game_rate);
+    if (base_rate > 0) std::printf(" (vs 1: x%.1f)", rollouts_s / base_rate);
+    std::printf("\n");
+  }
+  std::printf("   (6: mcts, batches of 64 leaves, no cache, %d games in flight, one worker each)\n",
+              in_flight);
   return 0;
 }

@@ -83,14 +83,22 @@ int RunAndSignal(const TempDir& dir, const std::string& db, int sig,
 
 // Everything about the episodes of `stage` that must not depend on threads,
 // interruption or resumption (ids and times aside), one string per episode.
-std::vector<std::string> EpisodeFingerprints(const std::string& db, const std::string& stage) {
+// `logit_digits` > 0 keeps only the judge's verdict and honest margin to
+// that many decimals (torch batches of different sizes differ in the last
+// float bits).
+std::vector<std::string> EpisodeFingerprints(const std::string& db, const std::string& stage,
+                                             int logit_digits = 0) {
+  const std::string judgement =
+      logit_digits > 0 ? "printf('%." + std::to_string(logit_digits) +
+                             "f', json_extract(j.detail, '$.honest_margin'))"
+                       : "j.confidence || ':' || j.detail";
   return QueryColumn(
       db,
       "SELECT e.idx || '|' || e.seed || '|' || e.instance || '|' || e.truth || '|' || "
       "e.outcome || '|' || e.correct || '|' || e.status || '|' || "
       "(SELECT group_concat(t.idx || ':' || t.role || ':' || t.action, ';') FROM "
       "  (SELECT * FROM turns WHERE episode_id = e.id ORDER BY idx) t) || '|' || "
-      "(SELECT group_concat(j.verdict || ':' || j.confidence || ':' || j.detail, ';') "
+      "(SELECT group_concat(j.verdict || ':' || " + judgement + ", ';') "
       "   FROM judgements j WHERE j.episode_id = e.id) "
       "FROM episodes e WHERE e.stage = '" + stage + "' ORDER BY e.idx");
 }
@@ -476,4 +484,41 @@ TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 wor
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(EpisodeFingerprints(db, "debate") == two);
+}
+
+// Batching across games: MCTS with torch-batched leaves on 8 workers, every
+// worker's batches merged by the judge's coalescing evaluator, plays the
+// same games as the same searches on 2 workers without it (a query's logits
+// do not depend on what else is in its batch, up to float rounding), and the
+// judge really merged calls.
+TEST_CASE("MCTS leaves of all games in flight through one coalescing judge: same episodes", "[pipeline][debate]") {
+  auto run = [](const std::string& name, const std::vector<std::string>& extra) {
+    TempDir dir(name);
+    const std::string db = CopyFixture(dir);
+    std::vector<std::string> args{
+        "run", ConfigPath("tiny_mcts_debate.json"), "--db", db, "--set",
+        "stages[0].protocol.honest={\"name\": \"mcts\", \"rollouts\": 60, \"evaluator\": \"batched\", \"batch\": 16}",
+        "--set",
+        "stages[0].protocol.liar={\"name\": \"mcts\", \"rollouts\": 60, \"evaluator\": \"batched\", \"batch\": 16}",
+        "--set", "stages[0].judge.kernel_logits=false"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult r = RunOversight(args);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    return std::make_pair(EpisodeFingerprints(db, "debate", /*logit_digits=*/4), r.err);
+  };
+  const auto plain = run("coalesce-off", {"--threads", "2"});
+  REQUIRE(plain.first.size() == 108);
+  const auto merged = run("coalesce-on", {"--threads", "8", "--set", "stages[0].judge.coalesce=true"});
+  CHECK(merged.first == plain.first);
+  // The stage reports the coalescer's figures: calls per batch > 1.
+  INFO(merged.second);
+  const size_t at = merged.second.find("calls per batch");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(merged.second.substr(merged.second.rfind(' ', at - 2) + 1)) > 1.5);
+  TempDir dir("coalesce-bad");
+  const CommandResult bad = RunOversight({"run", ConfigPath("tiny_mcts_debate.json"), "--db",
+                                          CopyFixture(dir), "--set", "stages[0].judge.coalesce_max_batch=0"});
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.err, Catch::Contains("stages[0].judge.coalesce_max_batch"));
 }

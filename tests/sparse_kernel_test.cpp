@@ -6,11 +6,16 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <array>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <thread>
+
+#include "engine/coalescer.h"
 #include "judges/sparse_kernel.h"
 #include "judges/sparse_net.h"
 
@@ -421,6 +426,117 @@ TEST_CASE("Sessions reject pixels out of range or already revealed", "[kernel]")
   session->Children({6}, &out);
   REQUIRE(Near(out[0], TorchLogits(net, image.data(), std::vector<int>{5, 6})));
   REQUIRE_THROWS_AS(MakeSparseJudgeKernel(*net, {"sse9"}), std::invalid_argument);
+}
+
+// Coalescing across threads (engine/coalescer.h): 8 threads submit 12
+// rounds of 16 queries each to one coalescer over a real torch forward; every
+// caller gets its own queries' logits, and calls were merged.
+TEST_CASE("Coalesced judge calls from 8 threads return each caller's logits, in fewer batches", "[kernel][coalescer]") {
+  SparseNet net = RandomNet(3);
+  torch::NoGradGuard no_grad;
+  std::mt19937 gen(9);
+  std::vector<std::vector<uint8_t>> images(4, std::vector<uint8_t>(kImagePixels));
+  for (auto& im : images)
+    for (auto& v : im) v = static_cast<uint8_t>(gen() % 256);
+  Coalescer<SparseQuery, Logits> coalescer({/*max_batch=*/64, /*max_wait_us=*/20000, /*parallel=*/1},
+                          [&](const std::vector<SparseQuery>& q, std::vector<Logits>* out) {
+                            torch::Tensor l = net->forward(SparseInput(q)).contiguous();
+                            out->resize(q.size());
+                            for (size_t i = 0; i < q.size(); ++i)
+                              std::copy(l[i].data_ptr<float>(), l[i].data_ptr<float>() + kNumClasses,
+                                        (*out)[i].begin());
+                          });
+  constexpr int kThreads = 8, kRounds = 12, kPerCall = 16;
+  std::vector<std::vector<std::vector<int>>> pixels(kThreads * kRounds);  // per call, per query
+  for (auto& call : pixels)
+    for (int q = 0; q < kPerCall; ++q) {
+      std::vector<int> px;
+      const int n = 1 + static_cast<int>(gen() % 8);
+      while (static_cast<int>(px.size()) < n) {
+        const int p = static_cast<int>(gen() % kImagePixels);
+        if (std::find(px.begin(), px.end(), p) == px.end()) px.push_back(p);
+      }
+      call.push_back(px);
+    }
+  std::vector<std::vector<Logits>> got(pixels.size());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        const size_t c = static_cast<size_t>(t * kRounds + r);
+        std::vector<SparseQuery> q;
+        for (int i = 0; i < kPerCall; ++i)
+          q.push_back({images[(c + i) % images.size()].data(), pixels[c][i].data(),
+                       static_cast<int>(pixels[c][i].size())});
+        coalescer.Evaluate(q, &got[c]);
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (size_t c = 0; c < pixels.size(); ++c) {
+    REQUIRE(got[c].size() == static_cast<size_t>(kPerCall));
+    for (int i = 0; i < kPerCall; ++i)
+      REQUIRE(Near(got[c][i], TorchLogits(net, images[(c + i) % images.size()].data(), pixels[c][i])));
+  }
+  const auto stats = coalescer.stats();
+  CHECK(stats.calls == kThreads * kRounds);
+  CHECK(stats.queries == kThreads * kRounds * kPerCall);
+  INFO("batches " << stats.batches);
+  CHECK(stats.batches < stats.calls / 2);  // full batches of 4 calls (64 queries) at most
+}
+
+TEST_CASE("A lone caller is served after the wait, a full batch at once, and a failing batch fails its callers only", "[kernel][coalescer]") {
+  std::atomic<int> fail_next{0};
+  Coalescer<SparseQuery, Logits> coalescer({/*max_batch=*/4, /*max_wait_us=*/2000000, /*parallel=*/1},
+                          [&](const std::vector<SparseQuery>& q, std::vector<Logits>* out) {
+                            if (fail_next.exchange(0)) throw std::runtime_error("judge failed");
+                            out->assign(q.size(), Logits{});
+                            for (size_t i = 0; i < q.size(); ++i) (*out)[i][0] = static_cast<float>(q[i].count);
+                          });
+  const std::vector<int> px = {1, 2, 3};
+  std::vector<Logits> out;
+  auto t0 = std::chrono::steady_clock::now();
+  coalescer.Evaluate({{nullptr, px.data(), 3}}, &out);  // alone: waits max_wait (2 s)
+  const double alone = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(out[0][0] == 3.0f);
+  CHECK(alone >= 1.9);
+  // Four queries fill a batch: no wait.
+  t0 = std::chrono::steady_clock::now();
+  coalescer.Evaluate(std::vector<SparseQuery>(4, {nullptr, px.data(), 2}), &out);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
+  CHECK(out.size() == 4);
+  CHECK(out[3][0] == 2.0f);
+  fail_next = 1;
+  CHECK_THROWS_WITH(coalescer.Evaluate(std::vector<SparseQuery>(4, {nullptr, px.data(), 1}), &out),
+                    "judge failed");
+  coalescer.Evaluate(std::vector<SparseQuery>(5, {nullptr, px.data(), 1}), &out);
+  CHECK(out[4][0] == 1.0f);
+  const std::vector<SparseQuery> none;
+  coalescer.Evaluate(none, &out);
+  CHECK(out.empty());
+  CHECK(coalescer.stats().batches == 4);
+}
+
+TEST_CASE("With parallel 2, two coalesced batches run at once, never three", "[kernel][coalescer]") {
+  std::atomic<int> running{0}, peak{0};
+  Coalescer<int, int> coalescer({/*max_batch=*/2, /*max_wait_us=*/0, /*parallel=*/2},
+                                [&](const std::vector<int>& q, std::vector<int>* out) {
+                                  const int now = ++running;
+                                  int seen = peak.load();
+                                  while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+                                  }
+                                  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                                  --running;
+                                  out->clear();
+                                  for (int x : q) out->push_back(x * x);
+                                });
+  std::vector<std::thread> threads;
+  std::vector<std::vector<int>> got(6);
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] { coalescer.Evaluate({t, t + 1}, &got[t]); });
+  for (auto& t : threads) t.join();
+  CHECK(peak == 2);
+  for (int t = 0; t < 6; ++t) CHECK(got[t] == std::vector<int>{t * t, (t + 1) * (t + 1)});
+  CHECK(coalescer.stats().batches == 6);
 }
 
 }  // namespace
