@@ -2,9 +2,25 @@
 // torch; torch_util.cpp does.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 
+namespace torch {
+namespace nn {
+class Module;
+}
+namespace optim {
+class Optimizer;
+}
+namespace serialize {
+class OutputArchive;
+}
+}  // namespace torch
+
 namespace oversight {
+
+struct StageContext;
 
 // Maps a config device ("cpu", "cuda", "auto") to the device to use:
 // "cuda" without a CUDA-enabled LibTorch (or without a visible GPU) is a
@@ -14,5 +30,37 @@ std::string ResolveDevice(const std::string& requested, const std::string& where
 // Sets LibTorch's intra-op thread count (process-wide). Measured on 2 cores:
 // small single-example calls are fastest with 1, big training batches with 2.
 void SetIntraOpThreads(int threads);
+
+// Writes `archive` to `path` atomically (temp file + rename), so a crash
+// never leaves a truncated file under the final name.
+void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::string& path);
+
+// Records the file at `path` (its SHA-256 computed now) as artifact
+// (kind, name) of the running stage, at training step `step`.
+void RecordArtifact(StageContext& ctx, const std::string& kind, const std::string& name,
+                    const std::string& path, int64_t step);
+
+// A trainer's resumable state, kept as artifact ("checkpoint", NAME) of the
+// experiment: the model's parameters and buffers, the optimizer's state, the
+// step and any named numbers the trainer needs to continue exactly (e.g. an
+// adaptive KL coefficient). Written atomically; the latest one wins.
+class TrainingCheckpoint {
+ public:
+  TrainingCheckpoint(StageContext& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+
+  // Loads this experiment's latest checkpoint NAME into `model` and
+  // `optimizer` (on `device`); returns its step, or -1 when there is none.
+  // Throws DataError naming the file if it cannot be read.
+  int64_t Load(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+               const std::string& device, std::map<std::string, double>* numbers = nullptr);
+  // Saves (unless the last save was at the same step).
+  void Save(torch::nn::Module& model, torch::optim::Optimizer& optimizer, int64_t step,
+            const std::map<std::string, double>& numbers = {});
+
+ private:
+  StageContext& ctx_;
+  const std::string name_;
+  int64_t saved_step_ = -1;
+};
 
 }  // namespace oversight

@@ -1,5 +1,7 @@
 #include "judges/sparse_net.h"
 
+#include "engine/torch_util.h"
+
 #include <cstdio>
 
 namespace oversight {
@@ -44,13 +46,6 @@ void SaveSparseJudge(SparseNet& net, const SparseJudgeMeta& meta, const std::str
   archive.write("meta.dropout", torch::tensor(meta.dropout));
   archive.write("meta.dataset", c10::IValue(meta.dataset));
   SaveArchiveAtomic(archive, path);
-}
-
-void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(path + ": cannot rename checkpoint into place");
 }
 
 SparseNet LoadSparseJudge(const std::string& path, SparseJudgeMeta* meta,

@@ -38,10 +38,6 @@ struct SparseJudgeMeta {
   std::string dataset;
   double dropout = 0.4;
 };
-// Writes `archive` to `path` atomically (temp file + rename), so a crash
-// never leaves a truncated checkpoint under the final name.
-void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::string& path);
-
 void SaveSparseJudge(SparseNet& net, const SparseJudgeMeta& meta, const std::string& path);
 SparseNet LoadSparseJudge(const std::string& path, SparseJudgeMeta* meta,
                           const torch::Device& device);

@@ -52,24 +52,12 @@ class TrainJudgeStage : public Stage {
     SparseNet net(SparseNetOptions{o_.dropout});
     net->to(device);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
-    int64_t step = 0;
-    int64_t checkpointed_step = -1;
-    const std::string ckpt_name = o_.artifact + ".checkpoint";
-    if (auto ckpt = ctx.store->FindArtifact("checkpoint", ckpt_name, ctx.experiment_id);
-        ckpt && ckpt->experiment_id == ctx.experiment_id) {
-      torch::serialize::InputArchive archive;
-      archive.load_from(ckpt->path, device);
-      torch::serialize::InputArchive model_ar, optim_ar;
-      archive.read("model", model_ar);
-      archive.read("optimizer", optim_ar);
-      net->load(model_ar);
-      adam.load(optim_ar);
-      torch::Tensor s;
-      archive.read("step", s);
-      step = s.item<int64_t>();
-      checkpointed_step = step;
-      std::cerr << "  resuming training at batch " << step << " from " << ckpt->path << "\n";
-    }
+    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
+    int64_t step = checkpoint.Load(*net, adam, ctx.device);
+    if (step >= 0)
+      std::cerr << "  resuming training at batch " << step << "\n";
+    else
+      step = 0;
 
     const SparseJudgeMeta meta{o_.pixels, o_.dataset, o_.dropout};
     const std::string stage = ctx.stage_name;
@@ -100,31 +88,7 @@ class TrainJudgeStage : public Stage {
       net->train();
       return static_cast<double>(correct) / eval_n;
     };
-    auto record_artifact = [&](const std::string& kind, const std::string& name,
-                               const std::string& path) {
-      ArtifactRow row;
-      row.experiment_id = ctx.experiment_id;
-      row.kind = kind;
-      row.name = name;
-      row.path = path;
-      row.sha256 = Sha256File(path);
-      row.stage = stage;
-      row.step = step;
-      ctx.store->InsertArtifact(row);
-    };
-    auto save_checkpoint = [&]() {
-      if (checkpointed_step == step) return;
-      checkpointed_step = step;
-      torch::serialize::OutputArchive archive, model_ar, optim_ar;
-      net->save(model_ar);
-      adam.save(optim_ar);
-      archive.write("model", model_ar);
-      archive.write("optimizer", optim_ar);
-      archive.write("step", torch::tensor(step));
-      const std::string path = ctx.artifacts_dir + "/" + ckpt_name + ".pt";
-      SaveArchiveAtomic(archive, path);
-      record_artifact("checkpoint", ckpt_name, path);
-    };
+    auto save_checkpoint = [&]() { checkpoint.Save(*net, adam, step); };
 
     net->train();
     Progress progress("  " + stage + " batches", o_.batches, step);
@@ -194,7 +158,7 @@ class TrainJudgeStage : public Stage {
 
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
     SaveSparseJudge(net, meta, path);
-    record_artifact("judge", o_.artifact, path);
+    RecordArtifact(ctx, "judge", o_.artifact, path, step);
     std::cerr << "  judge '" << o_.artifact << "' -> " << path << "\n";
   }
 
