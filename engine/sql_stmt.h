@@ -45,6 +45,11 @@ class Stmt {
     if (rc != SQLITE_OK) Fail(rc);
     return *this;
   }
+  // Makes the statement runnable again (bindings kept until rebound).
+  Stmt& Reset() {
+    sqlite3_reset(stmt_);
+    return *this;
+  }
   // True while there is a row.
   bool Next() {
     const int rc = sqlite3_step(stmt_);

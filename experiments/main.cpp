@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "agents/agents.h"
+#include "agents/policy.h"
 #include "engine/dataset.h"
 #include "engine/experiment.h"
 #include "engine/torch_util.h"
@@ -37,6 +38,7 @@ Registries MakeRegistries() {
   RegisterProtocols(r);
   RegisterJudges(r);
   RegisterAgents(r);
+  RegisterPolicyAgents(r);
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include "engine/sql_stmt.h"
 #include "engine/stats.h"
 #include "engine/store.h"
+#include "protocols/debate_log.h"
 
 namespace oversight {
 
@@ -220,15 +221,9 @@ const ImageDataset& CachedImageDataset(const std::string& name, const std::strin
 
 std::vector<uint8_t> EpisodeImage(const std::string& task, const std::string& instance) {
   if (task != "mnist" && task != "fashion_mnist") return {};
-  const size_t slash = instance.find('/');
-  if (slash == std::string::npos) return {};
-  const std::string split = instance.substr(0, slash);
-  int64_t source = -1;
-  try {
-    source = std::stoll(instance.substr(slash + 1));
-  } catch (const std::exception&) {
-    return {};
-  }
+  std::string split;
+  int source = -1;
+  if (!ParseImageInstance(instance, &split, &source)) return {};
   const ImageDataset* dataset = nullptr;
   try {
     dataset = &CachedImageDataset(task, split);

@@ -522,3 +522,67 @@ TEST_CASE("MCTS leaves of all games in flight through one coalescing judge: same
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Catch::Contains("stages[0].judge.coalesce_max_batch"));
 }
+
+// SFT (issue 5): a policy cloned from logged greedy debates predicts held-out
+// moves far above chance (about 1 in 150 legal pixels) and better with
+// training, plays as agent "policy" in a later debate stage, and an
+// interrupted SFT resumes from its checkpoint to the same policy file.
+TEST_CASE("SFT clones logged debater moves, plays them, and resumes exactly", "[pipeline][training]") {
+  TempDir straight("sft");
+  const std::string db = CopyFixture(straight);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_sft.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto metric = [&](const std::string& db_path, const std::string& name, int step) {
+    return std::stod(QueryOne(db_path, "SELECT value FROM metrics WHERE stage = 'sft' AND name = '" +
+                                           name + "' AND step = " + std::to_string(step)));
+  };
+  CHECK(metric(db, "heldout_accuracy", 300) > 0.05);
+  CHECK(metric(db, "heldout_accuracy", 300) > metric(db, "heldout_accuracy", 100));
+  CHECK(metric(db, "heldout_nll", 300) < std::log(150.0));
+  CHECK(QueryOne(db, "SELECT count(DISTINCT name) FROM metrics WHERE stage = 'sft'") == "7");
+  // 10 images x 9 lies x 2 orders; the policy made every honest reveal.
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id WHERE "
+                     "e.stage = 'policy_debate' AND t.agent = 'policy:tiny_sft' AND "
+                     "t.role = 'honest' AND json_extract(t.action, '$.pixel') IS NOT NULL") == "540");
+  const std::string sha =
+      "SELECT sha256 FROM artifacts WHERE kind = 'policy' AND name = 'tiny_sft'";
+  const std::string want = QueryOne(db, sha);
+  REQUIRE(want.size() == 64);
+
+  TempDir dir("sft-resume");
+  const std::string db2 = CopyFixture(dir);
+  const pid_t pid = Spawn({"run", ConfigPath("tiny_sft.json"), "--db", db2}, dir / "run.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_sft.checkpoint'") != "0") break;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGINT);
+  REQUIRE(WaitStatus(pid) == 130);
+  CHECK(QueryOne(db2, "SELECT count(*) FROM artifacts WHERE kind = 'policy'") == "0");
+  const CommandResult resumed =
+      RunOversight({"run", ConfigPath("tiny_sft.json"), "--db", db2, "--resume"});
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.err, Catch::Contains("resuming SFT at batch"));
+  CHECK(QueryOne(db2, sha) == want);
+}
+
+TEST_CASE("SFT from a stage without debates is a clear config error", "[pipeline][training]") {
+  TempDir dir("sft-bad");
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_sft.json"), "--db", CopyFixture(dir),
+                                        "--set", "stages[0].instances=1", "--set",
+                                        "stages[1].from_stage=\"greedy\""});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("stages[1].from_stage") && Catch::Contains("no moves to learn from"));
+  TempDir dir2("sft-bad-experiment");
+  const CommandResult r2 = RunOversight({"run", ConfigPath("tiny_sft.json"), "--db", CopyFixture(dir2),
+                                         "--set", "stages[0].instances=1", "--set",
+                                         "stages[1].from_experiment=\"no_such_run\""});
+  CHECK(r2.status == 2);
+  CHECK_THAT(r2.err, Catch::Contains("stages[1].from_experiment") && Catch::Contains("no_such_run"));
+}

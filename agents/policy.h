@@ -1,0 +1,32 @@
+// agents/ with LibTorch (library oversight_policy): the neural debater policy
+// and its trainers. Configs use agent "policy" and stage kinds "sft" (later
+// "ppo", "dpo").
+#pragma once
+
+#include <string>
+
+#include "engine/interfaces.h"
+#include "engine/rng.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace oversight {
+
+// Registers agent "policy" and the policy trainers' stage kinds.
+void RegisterPolicyAgents(Registries& registries);
+
+// The file of policy artifact `name` (this experiment's latest, else any
+// experiment's), checked against its SHA-256. ConfigError naming `where`
+// when there is none, DataError when the file is missing or changed.
+std::string FindPolicyArtifact(StageContext& ctx, const std::string& name,
+                               const std::string& where);
+
+// A move from pixel `logits` [784] over the `legal` ones [784, bool]:
+// sampled at `temperature` with `rng`, or the argmax when `greedy`.
+// REQUIRES: at least one legal pixel.
+int SampleMove(const at::Tensor& logits, const at::Tensor& legal, bool greedy,
+               double temperature, Rng& rng);
+
+}  // namespace oversight

@@ -1,0 +1,254 @@
+// Stage "sft": behaviour cloning of a debater policy from logged debates (for
+// example MCTS debaters' moves), the reference policy of PPO and DPO.
+//
+// Data: every reveal of the complete debates of one stage (`from_stage`) of
+// an experiment (`from_experiment`: this one by default), by the roles asked
+// for. Each reveal is an example: the position before it, seen by its mover
+// (agents/policy_net.h), the pixel played (cross-entropy over the legal
+// pixels) and the game's outcome for the mover (+1 / -1; the value head's
+// target, weighted by `value_coef`). Images are split into train and
+// held-out by a hash of the image, so held-out positions are of images the
+// policy never trained on.
+//
+// Determinism and resume as train_judge: batch b is drawn from a seed
+// derived from (experiment seed, stage, b); a checkpoint (model + Adam + step)
+// every `checkpoint_every` batches and on Ctrl-C; --resume continues exactly.
+// Metrics: loss, policy_loss, value_loss, batches_per_s; heldout_accuracy
+// (the policy's most likely move is the logged one), heldout_nll,
+// heldout_value_mse. Artifact: kind "policy", named `artifact`.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "agents/policy.h"
+#include "agents/policy_net.h"
+#include "engine/config.h"
+#include "engine/progress.h"
+#include "engine/torch_util.h"
+#include "protocols/debate_log.h"
+
+namespace oversight {
+namespace {
+
+struct SftOptions {
+  std::string from_experiment;     // "" = this experiment; an id or a name
+  std::string from_stage;          // the episodes stage whose debates to clone
+  std::string roles = "both";      // "honest", "liar" or "both": whose moves
+  int hidden = 32;                 // PolicyNetOptions::hidden
+  int64_t batches = 2000;
+  int batch_size = 64;
+  double learning_rate = 1e-3;     // Adam
+  double value_coef = 0.5;         // weight of the value loss
+  double heldout_fraction = 0.1;   // share of images held out
+  int64_t eval_every = 250;
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 500;
+  int intra_op_threads = 2;
+  std::string artifact;            // the policy's name for later stages
+};
+
+struct Example {
+  const LoggedDebate* debate;
+  int t;  // the position before reveal t
+};
+
+class SftStage : public Stage {
+ public:
+  SftStage(SftOptions o, std::string where) : o_(std::move(o)), where_(std::move(where)) {}
+
+  void Run(StageContext& ctx) override {
+    SetIntraOpThreads(o_.intra_op_threads);
+    const torch::Device device(ctx.device);
+    const int64_t source = ResolveExperimentRef(*ctx.store, o_.from_experiment,
+                                                ctx.experiment_id, where_ + ".from_experiment");
+    debates_ = ReadLoggedDebates(*ctx.store, source, o_.from_stage);
+    std::vector<Example> train, heldout;
+    for (const LoggedDebate& d : debates_) {
+      const std::vector<int>* nonzero = nullptr;
+      const uint8_t* image = images_.Image(d, &nonzero);
+      (void)image;
+      const bool held = Mix64(static_cast<uint64_t>(d.source_index) ^ 0x5f7a3c1d) % 1000 <
+                        static_cast<uint64_t>(o_.heldout_fraction * 1000);
+      for (size_t t = 0; t < d.reveals.size(); ++t) {
+        if (!std::binary_search(nonzero->begin(), nonzero->end(), d.reveals[t]))
+          throw DataError(ctx.store->path() + ": episode " + std::to_string(d.episode_id) +
+                          ": reveal " + std::to_string(t) + " (pixel " +
+                          std::to_string(d.reveals[t]) + ") is not a nonzero pixel of its image");
+        const bool honest = d.movers[t] == DebateRole::kHonest;
+        if ((o_.roles == "honest" && !honest) || (o_.roles == "liar" && honest)) continue;
+        (held ? heldout : train).push_back({&d, static_cast<int>(t)});
+      }
+    }
+    if (train.empty())
+      throw ConfigError(where_ + ".from_stage: no " + (o_.roles == "both" ? "" : o_.roles + " ") +
+                        "moves to learn from in stage '" + o_.from_stage + "' of experiment " +
+                        std::to_string(source) + " (" + std::to_string(debates_.size()) +
+                        " complete debates)");
+    std::cerr << "  " << train.size() << " moves to clone from " << debates_.size()
+              << " debates, " << heldout.size() << " held out\n";
+
+    torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
+    DebatePolicyNet net(PolicyNetOptions{o_.hidden});
+    net->to(device);
+    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
+    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
+    int64_t step = checkpoint.Load(*net, adam, ctx.device);
+    if (step >= 0)
+      std::cerr << "  resuming SFT at batch " << step << "\n";
+    else
+      step = 0;
+
+    const std::string stage = ctx.stage_name;
+    Progress progress("  " + stage + " batches", o_.batches, step);
+    std::vector<Store::Metric> metrics;
+    double sums[3] = {0, 0, 0};  // loss, policy, value
+    int64_t n = 0;
+    auto t_interval = std::chrono::steady_clock::now();
+    int64_t interval_start = step;
+    net->train();
+    while (step < o_.batches) {
+      if (ctx.interrupted()) {
+        checkpoint.Save(*net, adam, step);
+        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
+        progress.Finish();
+        throw Interrupted();
+      }
+      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(step)));
+      std::vector<Example> batch(static_cast<size_t>(o_.batch_size));
+      for (Example& e : batch) e = train[UniformInt(rng, train.size())];
+      const Losses l = Forward(net, batch, device);
+      torch::Tensor loss = l.policy + o_.value_coef * l.value;
+      adam.zero_grad();
+      loss.backward();
+      adam.step();
+      sums[0] += loss.item<double>();
+      sums[1] += l.policy.item<double>();
+      sums[2] += l.value.item<double>();
+      ++n;
+      ++step;
+      progress.Add();
+      const bool last = step == o_.batches;
+      if (step % o_.log_every == 0 || last) {
+        const auto now = std::chrono::steady_clock::now();
+        const double secs = std::chrono::duration<double>(now - t_interval).count();
+        metrics.push_back({"loss", step, sums[0] / n});
+        metrics.push_back({"policy_loss", step, sums[1] / n});
+        metrics.push_back({"value_loss", step, sums[2] / n});
+        if (secs > 0) metrics.push_back({"batches_per_s", step, (step - interval_start) / secs});
+        sums[0] = sums[1] = sums[2] = 0;
+        n = 0;
+        t_interval = now;
+        interval_start = step;
+      }
+      if (!heldout.empty() && (step % o_.eval_every == 0 || last)) {
+        const Heldout h = Evaluate(net, heldout, device);
+        metrics.push_back({"heldout_accuracy", step, h.accuracy});
+        metrics.push_back({"heldout_nll", step, h.nll});
+        metrics.push_back({"heldout_value_mse", step, h.value_mse});
+        char note[64];
+        std::snprintf(note, sizeof note, "held-out %.1f%% of moves", h.accuracy * 100);
+        progress.SetNote(note);
+        t_interval = std::chrono::steady_clock::now();
+        interval_start = step;
+      }
+      if (step % o_.log_every == 0 || last) {
+        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
+        metrics.clear();
+      }
+      if (step % o_.checkpoint_every == 0 && !last) checkpoint.Save(*net, adam, step);
+    }
+    progress.Finish();
+    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
+    SavePolicy(net, path);
+    RecordArtifact(ctx, "policy", o_.artifact, path, step);
+    std::cerr << "  policy '" << o_.artifact << "' -> " << path << "\n";
+  }
+
+ private:
+  struct Losses {
+    torch::Tensor policy, value;  // means over the batch
+    torch::Tensor logp;           // [B, 784] masked log-probs
+    torch::Tensor target;         // [B]
+  };
+
+  Losses Forward(DebatePolicyNet& net, const std::vector<Example>& batch,
+                 const torch::Device& device) {
+    std::vector<DebatePosition> positions;
+    positions.reserve(batch.size());
+    std::vector<const DebatePosition*> ptrs;
+    std::vector<int64_t> targets;
+    std::vector<float> outcomes;
+    for (const Example& e : batch) {
+      positions.push_back(images_.Position(*e.debate, e.t));
+      ptrs.push_back(&positions.back());
+      targets.push_back(e.debate->reveals[static_cast<size_t>(e.t)]);
+      const bool honest = e.debate->movers[static_cast<size_t>(e.t)] == DebateRole::kHonest;
+      outcomes.push_back(honest == e.debate->honest_won ? 1.0f : -1.0f);
+    }
+    const PolicyBatch in = MakePolicyBatch(ptrs);
+    const auto out = net->forward(in.planes.to(device), in.vector.to(device));
+    Losses l;
+    l.logp = torch::log_softmax(out.logits.masked_fill(in.legal.to(device).logical_not(), -1e9), 1);
+    l.target = torch::tensor(targets).to(device);
+    l.policy = torch::nll_loss(l.logp, l.target);
+    l.value = torch::mse_loss(out.value, torch::tensor(outcomes).to(device));
+    return l;
+  }
+
+  struct Heldout {
+    double accuracy = 0, nll = 0, value_mse = 0;
+  };
+  Heldout Evaluate(DebatePolicyNet& net, const std::vector<Example>& heldout,
+                   const torch::Device& device) {
+    net->eval();
+    torch::NoGradGuard no_grad;
+    Heldout h;
+    for (size_t start = 0; start < heldout.size(); start += 256) {
+      const std::vector<Example> part(heldout.begin() + static_cast<std::ptrdiff_t>(start),
+                                      heldout.begin() + static_cast<std::ptrdiff_t>(
+                                                            std::min(heldout.size(), start + 256)));
+      const Losses l = Forward(net, part, device);
+      const double k = static_cast<double>(part.size());
+      h.accuracy += l.logp.argmax(1).eq(l.target).sum().item<double>();
+      h.nll += l.policy.item<double>() * k;
+      h.value_mse += l.value.item<double>() * k;
+    }
+    const double total = static_cast<double>(heldout.size());
+    h.accuracy /= total;
+    h.nll /= total;
+    h.value_mse /= total;
+    net->train();
+    return h;
+  }
+
+  SftOptions o_;
+  std::string where_;
+  std::vector<LoggedDebate> debates_;
+  LoggedDebateImages images_;
+};
+
+}  // namespace
+
+void RegisterSftStage(Registries& registries) {
+  registries.stages.Add("sft", [](const ConfigNode& node, const Registries&) {
+    SftOptions o;
+    o.from_experiment = node.String("from_experiment", o.from_experiment);
+    o.from_stage = node.RequireString("from_stage");
+    o.roles = node.Enum("roles", o.roles, {"honest", "liar", "both"});
+    o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
+    o.batches = node.Int("batches", o.batches, 1, 100000000);
+    o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
+    o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-8, 1.0);
+    o.value_coef = node.Number("value_coef", o.value_coef, 0.0, 1e3);
+    o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
+    o.eval_every = node.Int("eval_every", o.eval_every, 1, 100000000);
+    o.log_every = node.Int("log_every", o.log_every, 1, 100000000);
+    o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
+    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
+    o.artifact = node.RequireString("artifact");
+    return std::make_unique<SftStage>(o, node.file() + ": " + node.path());
+  });
+}
+
+}  // namespace oversight

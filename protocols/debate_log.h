@@ -1,0 +1,71 @@
+// Debates read back from the log: the training data of the policy trainers
+// (SFT's moves, PPO's evaluation, DPO's and the reward model's pairs). No
+// LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "protocols/debate.h"
+#include "protocols/sparse_pixels.h"
+
+namespace oversight {
+
+// One logged sparse-pixel debate (protocol "debate", status complete).
+struct LoggedDebate {
+  int64_t episode_id = 0;
+  int64_t idx = 0;                 // episodes.idx within its stage
+  std::string task;                // "mnist" or "fashion_mnist"
+  std::string instance;            // e.g. "test/45#first=honest,lie_index=0"
+  std::string split;               // "test"
+  int source_index = -1;           // the image's index in its source
+  DebateGame game;                 // pixels = number of reveals logged
+  std::vector<int> reveals;        // pixels in order
+  std::vector<DebateRole> movers;  // who revealed each
+  std::vector<std::string> agents; // turns.agent of each reveal
+  bool honest_won = false;         // from episodes.outcome
+};
+
+// The complete debates of (experiment, stage), in episode index order.
+// Throws DataError naming the episode when a logged turn cannot be read as a
+// debate (wrong protocol, a claim or pixel missing, a pixel out of range).
+std::vector<LoggedDebate> ReadLoggedDebates(Store& store, int64_t experiment_id,
+                                            const std::string& stage);
+
+// The images of logged debates, each dataset loaded once (by task and
+// split, from the default data location).
+class LoggedDebateImages {
+ public:
+  // `d`'s image and its nonzero pixels; DataError naming the episode when its
+  // dataset or image is missing.
+  const uint8_t* Image(const LoggedDebate& d, const std::vector<int>** nonzero);
+  // The position before reveal `t` (0 .. reveals.size()) of `d`, seen by
+  // its mover; game and image pointers point into `d` and this object.
+  DebatePosition Position(const LoggedDebate& d, int t);
+
+ private:
+  struct Loaded {
+    ImageDataset data;
+    std::map<int, size_t> rows;
+    std::map<size_t, std::vector<int>> nonzero;  // by row, filled on use
+  };
+  std::map<std::string, Loaded> loaded_;  // by "task/split"
+};
+
+// Splits an image instance id "SPLIT/INDEX[#...]" (ImageTask::Instance);
+// false when `instance` is not one.
+bool ParseImageInstance(const std::string& instance, std::string* split, int* source_index);
+
+// The row of each source index in `data` (ImageDataset::source_index).
+std::map<int, size_t> RowsBySourceIndex(const ImageDataset& data);
+
+// The experiment that `ref` names: "" = `current`, a number = that id, a
+// name = the latest finished experiment with that name. ConfigError naming
+// `where` when there is none.
+int64_t ResolveExperimentRef(Store& store, const std::string& ref, int64_t current,
+                             const std::string& where);
+
+}  // namespace oversight
