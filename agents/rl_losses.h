@@ -130,6 +130,13 @@ class RunningMoments {
   void Update(const torch::Tensor& batch);
 
   int64_t count() const { return count_; }
+  double m2() const { return m2_; }  // sum of squared deviations (for checkpoints)
+  // Restores a state read back from count(), mean() and m2().
+  void Restore(int64_t count, double mean, double m2) {
+    count_ = count;
+    mean_ = mean;
+    m2_ = m2;
+  }
   double mean() const { return mean_; }
   // Population std (unbiased = false, as Whiten); 0 after one element.
   double std() const;

@@ -586,3 +586,82 @@ TEST_CASE("SFT from a stage without debates is a clear config error", "[pipeline
   CHECK(r2.status == 2);
   CHECK_THAT(r2.err, Catch::Contains("stages[1].from_experiment") && Catch::Contains("no_such_run"));
 }
+
+// PPO in the closed loop (issue 5), in miniature: SFT reference -> PPO liar
+// against it -> PPO honest against that liar. Each PPO stage logs its
+// metrics once per update and evaluation debates as stages "<name>@<update>";
+// interrupted in the liar's training and resumed, it ends with the same
+// policies, episodes and metrics as an uninterrupted run.
+TEST_CASE("PPO stages train against a fixed opponent, log evaluation debates, and resume exactly", "[pipeline][training]") {
+  TempDir straight("ppo");
+  const std::string db = CopyFixture(straight);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(QueryOne(db, "SELECT group_concat(stage || ':' || n, ' ') FROM (SELECT stage, count(*) n FROM "
+                     "episodes WHERE stage LIKE '%@%' GROUP BY stage ORDER BY stage)") ==
+        "honest_ppo@0000:54 honest_ppo@0002:54 honest_ppo@0004:54 liar_ppo@0000:54 "
+        "liar_ppo@0003:54 liar_ppo@0006:54");
+  CHECK(QueryOne(db, "SELECT group_concat(DISTINCT t.role || '=' || t.agent) FROM turns t JOIN episodes e "
+                     "ON e.id = t.episode_id WHERE e.stage = 'liar_ppo@0003'") ==
+        "honest=policy:tiny_ref,liar=policy:tiny_liar.eval");
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'liar_ppo' AND name = 'win_rate'") == "6");
+  CHECK(QueryOne(db, "SELECT count(*) FROM (SELECT stage, name, step FROM metrics GROUP BY stage, name, step "
+                     "HAVING count(*) > 1)") == "0");
+  // The policy starts as its reference: no KL at the first update, some later.
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE stage = 'liar_ppo' AND name = 'kl_ref' AND step = 1") == "0.0");
+  CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE stage = 'liar_ppo' AND name = 'kl_ref' AND step = 6")) > 0);
+  CHECK(QueryOne(db, "SELECT abs(m.value - (SELECT avg(correct) FROM episodes WHERE stage = 'liar_ppo@0003')) < 1e-9 "
+                     "FROM metrics m WHERE m.stage = 'liar_ppo' AND m.name = 'eval_honest_win_rate' AND m.step = 3") == "1");
+  CHECK(QueryOne(db, "SELECT group_concat(name) FROM (SELECT name FROM artifacts WHERE kind = 'policy' AND "
+                     "name NOT LIKE '%.eval' ORDER BY id)") == "tiny_ref,tiny_liar,tiny_honest");
+  const std::string fingerprint =
+      "SELECT group_concat(name || '=' || sha256, ' ') FROM (SELECT name, sha256 FROM artifacts WHERE "
+      "kind = 'policy' AND name NOT LIKE '%.eval' ORDER BY name)";
+  const std::string metrics =
+      "SELECT group_concat(stage || name || step || '=' || value, ' ') FROM (SELECT * FROM metrics "
+      "WHERE stage LIKE '%ppo' AND name != 'moves_per_s' ORDER BY stage, name, step)";
+
+  TempDir dir("ppo-resume");
+  const std::string db2 = CopyFixture(dir);
+  const pid_t pid = Spawn({"run", ConfigPath("tiny_selfplay.json"), "--db", db2}, dir / "run.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_liar.checkpoint'") != "0") break;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGINT);
+  REQUIRE(WaitStatus(pid) == 130);
+  CHECK(QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_liar'") == "0");
+  const CommandResult resumed =
+      RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db2, "--resume"});
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.err, Catch::Contains("resuming PPO at update"));
+  CHECK(QueryOne(db2, fingerprint) == QueryOne(db, fingerprint));
+  CHECK(QueryOne(db2, metrics) == QueryOne(db, metrics));
+  for (const char* stage : {"liar_ppo@0003", "honest_ppo@0004"})
+    CHECK(EpisodeFingerprints(db2, stage) == EpisodeFingerprints(db, stage));
+}
+
+TEST_CASE("PPO config errors name the key before anything runs", "[pipeline][training]") {
+  TempDir dir("ppo-bad");
+  const std::string db = CopyFixture(dir);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db, "--set",
+                                        "stages[2].opponent={\"name\": \"grandmaster\"}"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("stages[2].opponent.name") && Catch::Contains("grandmaster"));
+  CHECK(QueryOne(db, "SELECT count(*) FROM experiments WHERE name = 'tiny_selfplay'") == "0");
+  const CommandResult r2 = RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db, "--set",
+                                         "stages[2].clip=-1"});
+  CHECK(r2.status == 2);
+  CHECK_THAT(r2.err, Catch::Contains("stages[2].clip"));
+  const CommandResult r3 = RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db, "--set",
+                                         "stages[2].init=\"no_such_policy\"", "--set", "stages[0].instances=1",
+                                         "--set", "stages[1].batches=2"});
+  CHECK(r3.status == 2);
+  CHECK_THAT(r3.err, Catch::Contains("stages[2].init") && Catch::Contains("no policy named 'no_such_policy'"));
+}

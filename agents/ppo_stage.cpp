@@ -1,0 +1,297 @@
+// Stage "ppo": trains one side of the sparse-pixel debate (`train_role`)
+// with PPO against a fixed `opponent` agent, the stage's `judge`'s verdict
+// as the reward and a per-step KL penalty to the reference policy (`init`,
+// a policy artifact, e.g. from an sft stage; or a fresh network). Every
+// `eval_every` updates (and before the first and after the last) the current
+// policy plays logged evaluation debates against the opponent (all 9 lies,
+// both orders, on the first `eval_images` images of `eval_task`), as stage
+// "<name>@<update>" (e.g. "liar_ppo@0020"), so `oversight report` and
+// queries see them like any debate.
+//
+// Options (PpoOptions in agents/ppo.h has the PPO ones and their defaults
+// beside TRL's and Stable-Baselines3's): task, judge, gold_judge (optional:
+// logs gold_reward), opponent, train_role, init, hidden, pixels, precommit,
+// first, updates, eval_every, eval_images, eval_task, checkpoint_every,
+// intra_op_threads, artifact.
+//
+// Determinism and resume: update u's games and minibatch order come from a
+// seed derived from (experiment seed, stage, u); a checkpoint (policy, Adam,
+// KL coefficient, reward moments) every `checkpoint_every` updates and on
+// Ctrl-C; --resume continues exactly.
+// Metrics per update (step = updates done): win_rate, proxy_reward,
+// gold_reward, kl_ref, beta, policy_loss, value_loss, entropy, approx_kl,
+// clip_fraction, explained_variance, minibatches, early_stopped,
+// moves_per_s; after each evaluation: eval_win_rate (the trained side's,
+// per game) and eval_honest_win_rate.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "agents/policy.h"
+#include "agents/policy_net.h"
+#include "agents/ppo.h"
+#include "engine/config.h"
+#include "engine/progress.h"
+#include "engine/sql_stmt.h"
+#include "engine/torch_util.h"
+#include "protocols/protocols.h"
+
+namespace oversight {
+namespace {
+
+struct PpoStageOptions {
+  PpoOptions ppo;
+  std::string train_role = "liar";  // the side trained: "honest" or "liar"
+  std::string init;                 // policy artifact to start from; "" = a fresh network
+  int hidden = 32;                  // a fresh network's channels
+  int pixels = 6;                   // k
+  bool precommit = true;
+  std::string first = "both";       // who moves first in training games: honest, liar, both (random)
+  int64_t updates = 100;
+  int64_t eval_every = 10;          // updates between evaluations
+  int64_t eval_images = 50;         // images of eval_task per evaluation (x 18 games)
+  int64_t checkpoint_every = 10;
+  int intra_op_threads = 2;
+  std::string artifact;             // the trained policy's name
+};
+
+class PpoStage : public Stage {
+ public:
+  PpoStage(PpoStageOptions o, const ConfigNode& node, const Registries& reg)
+      : o_(std::move(o)), where_(node.file() + ": " + node.path()) {
+    const ConfigNode task = node.Child("task");
+    task_ = reg.tasks.Create(task, "name");
+    task.RejectUnknownKeys();
+    image_task_ = &RequireImageTask(task, *task_);
+    const ConfigNode judge = node.Child("judge");
+    judge_ = reg.judges.Create(judge, "name");
+    judge.RejectUnknownKeys();
+    sparse_judge_ = &RequireSparseJudge(judge, judge_.get());
+    if (node.Has("gold_judge")) {
+      const ConfigNode gold = node.Child("gold_judge");
+      gold_judge_ = reg.judges.Create(gold, "name");
+      gold.RejectUnknownKeys();
+      sparse_gold_ = &RequireSparseJudge(gold, gold_judge_.get());
+    }
+    const ConfigNode opponent = node.Child("opponent");
+    opponent_ = CreatePixelDebater(opponent, reg);
+
+    // The evaluation debates: an episodes stage over the latest snapshot
+    // "<artifact>.eval", built now so that its errors surface before anything runs.
+    nlohmann::json eval_task = node.Has("eval_task") ? node.Child("eval_task").raw()
+                                                     : nlohmann::json{{"name", task.raw()["name"]},
+                                                                      {"split", "test"}};
+    if (node.Has("eval_task")) node.Child("eval_task").Touch("name");
+    const std::string other = o_.train_role == "liar" ? "honest" : "liar";
+    nlohmann::json eval{
+        {"kind", "episodes"},
+        {"task", eval_task},
+        {"protocol",
+         {{"name", "debate"},
+          {"pixels", o_.pixels},
+          {"precommit", o_.precommit},
+          {"first", "both"},
+          {"lies", o_.precommit ? "all" : "random"},
+          {o_.train_role, {{"name", "policy"}, {"checkpoint", o_.artifact + ".eval"}}},
+          {other, opponent.raw()}}},
+        {"judge", judge.raw()},
+        {"instances", o_.eval_images}};
+    eval_ = reg.stages.Create(
+        ConfigNode(std::make_shared<nlohmann::json>(eval), where_ + " (evaluation debates)"),
+        "kind", reg);
+  }
+
+  void Run(StageContext& ctx) override {
+    SetIntraOpThreads(o_.intra_op_threads);
+    const torch::Device device(ctx.device);
+    task_->Open(ctx);
+    judge_->Open(ctx);
+    if (gold_judge_) gold_judge_->Open(ctx);
+    opponent_->Open(ctx);
+    const ImageDataset& data = image_task_->data();
+    if (data.size() == 0) throw DataError(where_ + ".task: no images");
+
+    auto network = [&]() {
+      if (!o_.init.empty())
+        return LoadPolicy(FindPolicyArtifact(ctx, o_.init, where_ + ".init"), device);
+      torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
+      return DebatePolicyNet(PolicyNetOptions{o_.hidden});
+    };
+    const DebateRole trained =
+        o_.train_role == "liar" ? DebateRole::kLiar : DebateRole::kHonest;
+    PpoTrainer ppo(o_.ppo, network(), network(), trained, *opponent_, *sparse_judge_,
+                   sparse_gold_, device);
+    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
+    std::map<std::string, double> numbers{{"beta", 0}, {"moments_n", 0}, {"moments_mean", 0},
+                                          {"moments_m2", 0}};
+    int64_t update = checkpoint.Load(*ppo.policy(), ppo.optimizer(), ctx.device, &numbers);
+    if (update >= 0) {
+      ppo.kl() = AdaptiveKlController(numbers["beta"], o_.ppo.kl_target, o_.ppo.kl_horizon);
+      ppo.reward_moments().Restore(static_cast<int64_t>(numbers["moments_n"]),
+                                   numbers["moments_mean"], numbers["moments_m2"]);
+      std::cerr << "  resuming PPO at update " << update << "\n";
+    } else {
+      update = 0;
+    }
+    auto save = [&]() {
+      checkpoint.Save(*ppo.policy(), ppo.optimizer(), update,
+                      {{"beta", ppo.kl().beta()},
+                       {"moments_n", static_cast<double>(ppo.reward_moments().count())},
+                       {"moments_mean", ppo.reward_moments().mean()},
+                       {"moments_m2", ppo.reward_moments().m2()}});
+    };
+
+    const int64_t images = static_cast<int64_t>(data.size());
+    auto next_game = [&](Rng& rng) {
+      PpoGame g;
+      const size_t i = static_cast<size_t>(UniformInt(rng, static_cast<uint64_t>(images)));
+      g.game.pixels = o_.pixels;
+      g.game.precommit = o_.precommit;
+      g.game.honest_first =
+          o_.first == "both" ? UniformInt(rng, 2) == 0 : o_.first == "honest";
+      g.game.truth = data.labels[i];
+      if (o_.precommit) {
+        const int j = static_cast<int>(UniformInt(rng, kNumClasses - 1));
+        g.game.lie = j < g.game.truth ? j : j + 1;
+      }
+      g.image = data.image(i);
+      g.nonzero = &image_task_->Nonzero(i);
+      return g;
+    };
+
+    const std::string stage = ctx.stage_name;
+    // Evaluations are due before the first update, every eval_every and
+    // after the last; one cut short by Ctrl-C is completed on --resume.
+    auto evaluate_if_due = [&]() {
+      if (update != 0 && update % o_.eval_every != 0 && update != o_.updates) return;
+      try {
+        Evaluate(ctx, ppo, update);
+      } catch (const Interrupted&) {
+        save();
+        throw;
+      }
+    };
+    evaluate_if_due();
+    Progress progress("  " + stage + " updates", o_.updates, update);
+    while (update < o_.updates) {
+      if (ctx.interrupted()) {
+        save();
+        progress.Finish();
+        throw Interrupted();
+      }
+      Rng rng(DeriveSeed(ctx.seed, stage + "/update", static_cast<uint64_t>(update)));
+      const PpoStats s = ppo.Update(rng, next_game);
+      ++update;
+      std::vector<Store::Metric> m{{"win_rate", update, s.win_rate},
+                                   {"proxy_reward", update, s.proxy_reward},
+                                   {"kl_ref", update, s.kl_ref},
+                                   {"beta", update, s.beta},
+                                   {"policy_loss", update, s.policy_loss},
+                                   {"value_loss", update, s.value_loss},
+                                   {"entropy", update, s.entropy},
+                                   {"approx_kl", update, s.approx_kl},
+                                   {"clip_fraction", update, s.clip_fraction},
+                                   {"explained_variance", update, s.explained_variance},
+                                   {"minibatches", update, static_cast<double>(s.minibatches)},
+                                   {"early_stopped", update, s.early_stopped ? 1.0 : 0.0},
+                                   {"moves_per_s", update, s.moves_per_s}};
+      if (s.gold_reward) m.push_back({"gold_reward", update, *s.gold_reward});
+      ctx.store->InsertMetrics(ctx.experiment_id, stage, m);
+      char note[96];
+      std::snprintf(note, sizeof note, "%s wins %.0f%%, KL %.3f", o_.train_role.c_str(),
+                    s.win_rate * 100, s.kl_ref);
+      progress.SetNote(note);
+      progress.Add();
+      evaluate_if_due();
+      if (update % o_.checkpoint_every == 0 && update < o_.updates) save();
+    }
+    progress.Finish();
+    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
+    SavePolicy(ppo.policy(), path);
+    RecordArtifact(ctx, "policy", o_.artifact, path, update);
+    std::cerr << "  policy '" << o_.artifact << "' -> " << path << "\n";
+  }
+
+ private:
+  // Logs the evaluation debates of the policy after `update` updates.
+  void Evaluate(StageContext& ctx, PpoTrainer& ppo, int64_t update) {
+    const std::string name = o_.artifact + ".eval";
+    const std::string path = ctx.artifacts_dir + "/" + name + ".pt";
+    SavePolicy(ppo.policy(), path);
+    RecordArtifact(ctx, "policy", name, path, update);
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "@%04lld", static_cast<long long>(update));
+    StageContext eval_ctx = ctx;
+    eval_ctx.stage_name = ctx.stage_name + suffix;
+    std::cerr << "  evaluation debates: stage '" << eval_ctx.stage_name << "'\n";
+    eval_->Run(eval_ctx);
+    Stmt q(ctx.store->handle(),
+           "SELECT avg(correct), count(*), (SELECT count(*) FROM metrics WHERE experiment_id = ?1 "
+           "AND stage = ?3 AND name = 'eval_win_rate' AND step = ?4) FROM episodes WHERE "
+           "experiment_id = ?1 AND stage = ?2",
+           "read evaluation debates");
+    q.Bind(1, ctx.experiment_id).Bind(2, eval_ctx.stage_name).Bind(3, ctx.stage_name).Bind(4, update);
+    if (q.Next() && q.Int(1) > 0 && q.Int(2) == 0) {  // not yet recorded (a resumed evaluation)
+      const double honest = q.Double(0);
+      ctx.store->InsertMetrics(
+          ctx.experiment_id, ctx.stage_name,
+          {{"eval_honest_win_rate", update, honest},
+           {"eval_win_rate", update, o_.train_role == "honest" ? honest : 1 - honest}});
+    }
+  }
+
+  PpoStageOptions o_;
+  std::string where_;
+  std::unique_ptr<Task> task_;
+  ImageTask* image_task_ = nullptr;
+  std::unique_ptr<Judge> judge_, gold_judge_;
+  SparseImageJudge* sparse_judge_ = nullptr;
+  SparseImageJudge* sparse_gold_ = nullptr;
+  std::unique_ptr<PixelDebater> opponent_;
+  std::unique_ptr<Stage> eval_;
+};
+
+}  // namespace
+
+void RegisterPpoStage(Registries& registries) {
+  registries.stages.Add("ppo", [](const ConfigNode& node, const Registries& reg) {
+    PpoStageOptions o;
+    PpoOptions& p = o.ppo;
+    p.games_per_update = static_cast<int>(node.Int("games_per_update", p.games_per_update, 1, 1000000));
+    p.epochs = static_cast<int>(node.Int("epochs", p.epochs, 1, 1000));
+    p.minibatch = static_cast<int>(node.Int("minibatch", p.minibatch, 1, 1000000));
+    p.learning_rate = node.Number("learning_rate", p.learning_rate, 1e-9, 1.0);
+    p.clip = node.Number("clip", p.clip, 1e-6, 10.0);
+    p.value_clip = node.Number("value_clip", p.value_clip, 0.0, 1e6);
+    p.value_coef = node.Number("value_coef", p.value_coef, 0.0, 1e3);
+    p.entropy_coef = node.Number("entropy_coef", p.entropy_coef, 0.0, 1e3);
+    p.gamma = node.Number("gamma", p.gamma, 0.0, 1.0);
+    p.lambda = node.Number("lambda", p.lambda, 0.0, 1.0);
+    p.max_grad_norm = node.Number("max_grad_norm", p.max_grad_norm, 0.0, 1e6);
+    p.whiten_advantages = node.Bool("whiten_advantages", p.whiten_advantages);
+    p.normalize_rewards = node.Bool("normalize_rewards", p.normalize_rewards);
+    p.kl_coef = node.Number("kl_coef", p.kl_coef, 0.0, 1e3);
+    p.kl_target = node.Number("kl_target", p.kl_target, 0.0, 1e6);
+    p.kl_horizon = node.Number("kl_horizon", p.kl_horizon, 1.0, 1e12);
+    p.kl_estimator =
+        node.Enum("kl_estimator", "k1", {"k1", "k3"}) == "k1" ? KlEstimator::kK1 : KlEstimator::kK3;
+    p.target_kl = node.Number("target_kl", p.target_kl, 0.0, 1e6);
+    p.margin_reward = node.Enum("reward", "binary", {"binary", "margin"}) == "margin";
+    o.train_role = node.Enum("train_role", o.train_role, {"honest", "liar"});
+    o.init = node.String("init", o.init);
+    o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
+    o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
+    o.precommit = node.Bool("precommit", o.precommit);
+    o.first = node.Enum("first", o.first, {"honest", "liar", "both"});
+    o.updates = node.Int("updates", o.updates, 1, 100000000);
+    o.eval_every = node.Int("eval_every", o.eval_every, 1, 100000000);
+    o.eval_images = node.Int("eval_images", o.eval_images, 1, 100000000);
+    o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
+    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
+    o.artifact = node.RequireString("artifact");
+    return std::make_unique<PpoStage>(o, node, reg);
+  });
+}
+
+}  // namespace oversight
