@@ -84,10 +84,12 @@ int SampleMove(const torch::Tensor& logits, const torch::Tensor& legal, bool gre
 
 void RegisterSftStage(Registries& registries);
 void RegisterPpoStage(Registries& registries);
+void RegisterDpoStage(Registries& registries);
 
 void RegisterPolicyAgents(Registries& registries) {
   RegisterSftStage(registries);
   RegisterPpoStage(registries);
+  RegisterDpoStage(registries);
   registries.agents.Add("policy", [](const ConfigNode& node) {
     PolicyDebaterOptions o;
     o.checkpoint = node.RequireString("checkpoint");

@@ -26,6 +26,34 @@ std::map<int, size_t> RowsBySourceIndex(const ImageDataset& data) {
   return rows;
 }
 
+std::vector<DebatePair> DebatePairs(const std::vector<LoggedDebate>& debates, DebateRole side,
+                                    int max_per_group) {
+  std::map<std::string, size_t> group_of;
+  std::vector<std::vector<const LoggedDebate*>> groups;
+  for (const LoggedDebate& d : debates) {
+    std::string key = d.instance;
+    const size_t seed = key.find(",seed=");
+    if (seed != std::string::npos) key.erase(seed, key.find(',', seed + 1) - seed);
+    const auto [it, added] = group_of.emplace(key, groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(&d);
+  }
+  std::vector<DebatePair> pairs;
+  for (const auto& games : groups) {
+    int n = 0;
+    for (const LoggedDebate* w : games) {
+      if (w->honest_won != (side == DebateRole::kHonest)) continue;
+      for (const LoggedDebate* l : games) {
+        if (l->honest_won == w->honest_won) continue;
+        if (max_per_group > 0 && n >= max_per_group) break;
+        pairs.push_back({w, l});
+        ++n;
+      }
+    }
+  }
+  return pairs;
+}
+
 const uint8_t* LoggedDebateImages::Image(const LoggedDebate& d, const std::vector<int>** nonzero) {
   const std::string key = d.task + "/" + d.split;
   auto it = loaded_.find(key);

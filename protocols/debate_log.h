@@ -35,6 +35,19 @@ struct LoggedDebate {
 std::vector<LoggedDebate> ReadLoggedDebates(Store& store, int64_t experiment_id,
                                             const std::string& stage);
 
+// A preference pair for one side of the debate: two games of the same image,
+// claims and order (instance ids equal but for ",seed=N"), which that side
+// won in `chosen` and lost in `rejected` (under the judge that was logged).
+struct DebatePair {
+  const LoggedDebate* chosen = nullptr;
+  const LoggedDebate* rejected = nullptr;
+};
+// Pairs for `side` from `debates` (which must outlive them): per group of
+// games, every won game with every lost one, in episode order, at most
+// `max_per_group` (0: all). Groups with only wins or only losses give none.
+std::vector<DebatePair> DebatePairs(const std::vector<LoggedDebate>& debates, DebateRole side,
+                                    int max_per_group);
+
 // The images of logged debates, each dataset loaded once (by task and
 // split, from the default data location).
 class LoggedDebateImages {

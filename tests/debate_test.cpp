@@ -4,6 +4,8 @@
 #include <set>
 
 #include "protocols/debate.h"
+#include "protocols/debate_log.h"
+#include "test_util.h"
 
 using namespace oversight;
 
@@ -109,3 +111,95 @@ TEST_CASE("Consultancy: one player moves; the claim is accepted if its logit is 
   CHECK(g.Decision(l) == 1);
   CHECK(g.HonestMargin(l) == Approx(0.5));
 }
+
+namespace oversight {
+namespace {
+
+// A logged precommit debate: honest claims 3, liar claims 5; honest first.
+EpisodeRecord LoggedGame(int64_t experiment, int64_t idx, const std::string& instance,
+                         bool honest_won, const std::vector<int>& pixels) {
+  EpisodeRecord rec;
+  rec.experiment_id = experiment;
+  rec.stage = "debate";
+  rec.idx = idx;
+  rec.protocol = "debate";
+  rec.task = "mnist";
+  rec.instance = instance;
+  rec.truth = "3";
+  rec.outcome = honest_won ? "honest" : "liar";
+  rec.correct = honest_won ? 1 : 0;
+  rec.started_at = rec.finished_at = NowIso();
+  auto turn = [&](int i, const char* role, const std::string& action) {
+    TurnRecord t;
+    t.idx = i;
+    t.role = role;
+    t.agent = "test";
+    t.action = action;
+    rec.turns.push_back(t);
+  };
+  turn(0, "honest", "{\"claim\":3}");
+  turn(1, "liar", "{\"claim\":5}");
+  for (size_t k = 0; k < pixels.size(); ++k)
+    turn(static_cast<int>(k) + 2, k % 2 == 0 ? "honest" : "liar",
+         "{\"pixel\":" + std::to_string(pixels[k]) + "}");
+  return rec;
+}
+
+}  // namespace
+
+TEST_CASE("Logged debates read back with claims and movers, and pair up by image, claims and order", "[debate][log]") {
+  testing::TempDir dir("debate-log");
+  auto store = Store::Open(dir / "runs.db");
+  const int64_t exp = store->CreateExperiment("x", "{}", 1, "test");
+  store->InsertEpisodes({
+      LoggedGame(exp, 0, "test/7#first=honest,lie_index=4,seed=0", true, {10, 11}),
+      LoggedGame(exp, 1, "test/7#first=honest,lie_index=4,seed=1", false, {12, 13}),
+      LoggedGame(exp, 2, "test/7#first=honest,lie_index=4,seed=2", false, {14, 15}),
+      LoggedGame(exp, 3, "test/8#first=honest,lie_index=4,seed=0", true, {10, 11}),  // no loss: no pair
+      LoggedGame(exp, 4, "test/7#first=honest,lie_index=5,seed=0", true, {16, 17}),  // other claims
+  });
+  const std::vector<LoggedDebate> games = ReadLoggedDebates(*store, exp, "debate");
+  REQUIRE(games.size() == 5);
+  CHECK(games[1].source_index == 7);
+  CHECK(games[1].split == "test");
+  CHECK(games[1].game.truth == 3);
+  CHECK(games[1].game.lie == 5);
+  CHECK(games[1].game.precommit);
+  CHECK(games[1].game.honest_first);
+  CHECK(games[1].game.pixels == 2);
+  CHECK(games[1].reveals == std::vector<int>{12, 13});
+  CHECK(games[1].movers == std::vector<DebateRole>{DebateRole::kHonest, DebateRole::kLiar});
+  CHECK_FALSE(games[1].honest_won);
+
+  const auto honest = DebatePairs(games, DebateRole::kHonest, 0);
+  REQUIRE(honest.size() == 2);  // game 0 over games 1 and 2
+  CHECK(honest[0].chosen->idx == 0);
+  CHECK(honest[0].rejected->idx == 1);
+  CHECK(honest[1].rejected->idx == 2);
+  const auto liar = DebatePairs(games, DebateRole::kLiar, 1);  // at most one per group
+  REQUIRE(liar.size() == 1);
+  CHECK(liar[0].chosen->idx == 1);
+  CHECK(liar[0].rejected->idx == 0);
+
+  // A turn that is neither a claim nor a pixel: an error naming the episode.
+  EpisodeRecord bad = LoggedGame(exp, 9, "test/9#first=honest", true, {1, 2});
+  bad.stage = "bad";
+  bad.turns[3].action = "{\"pixle\":2}";
+  store->InsertEpisodes({bad});
+  CHECK_THROWS_WITH(ReadLoggedDebates(*store, exp, "bad"),
+                    Catch::Contains("stage 'bad'") && Catch::Contains("neither a claim nor a pixel"));
+  bad.stage = "bad2";
+  bad.turns[3].action = "{\"pixel\":900}";
+  store->InsertEpisodes({bad});
+  CHECK_THROWS_WITH(ReadLoggedDebates(*store, exp, "bad2"), Catch::Contains("pixel 900 out of range"));
+  std::string split;
+  int index = -1;
+  CHECK(ParseImageInstance("train/123#first=liar", &split, &index));
+  CHECK(index == 123);
+  CHECK_FALSE(ParseImageInstance("n8/x1", &split, &index));
+  CHECK(ResolveExperimentRef(*store, "", 42, "w") == 42);
+  CHECK_THROWS_WITH(ResolveExperimentRef(*store, "nope", 1, "cfg: stages[1].from_experiment"),
+                    Catch::Contains("stages[1].from_experiment") && Catch::Contains("'nope'"));
+}
+
+}  // namespace oversight

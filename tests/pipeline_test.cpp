@@ -588,7 +588,7 @@ TEST_CASE("SFT from a stage without debates is a clear config error", "[pipeline
 }
 
 // PPO in the closed loop (issue 5), in miniature: SFT reference -> PPO liar
-// against it -> PPO honest against that liar. Each PPO stage logs its
+// against it -> PPO honest against that liar -> DPO for the honest side. Each PPO stage logs its
 // metrics once per update and evaluation debates as stages "<name>@<update>";
 // interrupted in the liar's training and resumed, it ends with the same
 // policies, episodes and metrics as an uninterrupted run.
@@ -614,7 +614,15 @@ TEST_CASE("PPO stages train against a fixed opponent, log evaluation debates, an
   CHECK(QueryOne(db, "SELECT abs(m.value - (SELECT avg(correct) FROM episodes WHERE stage = 'liar_ppo@0003')) < 1e-9 "
                      "FROM metrics m WHERE m.stage = 'liar_ppo' AND m.name = 'eval_honest_win_rate' AND m.step = 3") == "1");
   CHECK(QueryOne(db, "SELECT group_concat(name) FROM (SELECT name FROM artifacts WHERE kind = 'policy' AND "
-                     "name NOT LIKE '%.eval' ORDER BY id)") == "tiny_ref,tiny_liar,tiny_honest");
+                     "name NOT LIKE '%.eval' ORDER BY id)") == "tiny_ref,tiny_liar,tiny_honest,tiny_dpo");
+  // DPO on pairs of sampled debates (4 seeds per lie): the implicit reward
+  // learns to order its training pairs (it starts at margin 0, accuracy 0).
+  CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE stage = 'honest_dpo' AND name = 'accuracy' "
+                               "AND step = 40")) > 0.6);
+  CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE stage = 'honest_dpo' AND name = 'margin' "
+                               "AND step = 40")) > std::stod(QueryOne(db, "SELECT value FROM metrics WHERE "
+                                                                          "stage = 'honest_dpo' AND name = 'margin' AND step = 10")));
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'honest_dpo' AND name = 'heldout_accuracy'") == "2");
   const std::string fingerprint =
       "SELECT group_concat(name || '=' || sha256, ' ') FROM (SELECT name, sha256 FROM artifacts WHERE "
       "kind = 'policy' AND name NOT LIKE '%.eval' ORDER BY name)";
