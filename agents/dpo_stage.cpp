@@ -19,14 +19,12 @@
 // heldout_margin. Artifact: kind "policy".
 #include <torch/torch.h>
 
-#include <chrono>
 #include <iostream>
 
 #include "agents/policy.h"
 #include "agents/policy_net.h"
 #include "agents/rl_losses.h"
 #include "engine/config.h"
-#include "engine/progress.h"
 #include "engine/torch_util.h"
 #include "protocols/debate_log.h"
 
@@ -92,46 +90,23 @@ class DpoStage : public Stage {
     net->train();
 
     const std::string stage = ctx.stage_name;
-    Progress progress("  " + stage + " batches", o_.batches, step);
-    std::vector<Store::Metric> metrics;
-    double sums[3] = {0, 0, 0};
-    int64_t n = 0;
-    auto t_interval = std::chrono::steady_clock::now();
-    int64_t interval_start = step;
-    while (step < o_.batches) {
-      if (ctx.interrupted()) {
-        checkpoint.Save(*net, adam, step);
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        progress.Finish();
-        throw Interrupted();
-      }
-      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(step)));
+    TrainingLoop loop;
+    loop.batches = o_.batches;
+    loop.log_every = o_.log_every;
+    loop.eval_every = o_.eval_every;
+    loop.checkpoint_every = o_.checkpoint_every;
+    loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
       std::vector<DebatePair> batch(static_cast<size_t>(o_.batch_size));
       for (DebatePair& p : batch) p = train[UniformInt(rng, train.size())];
       const DpoLossResult r = Loss(net, reference, batch, device);
       adam.zero_grad();
       r.loss.backward();
       adam.step();
-      sums[0] += r.loss.item<double>();
-      sums[1] += r.accuracy;
-      sums[2] += r.margin;
-      ++n;
-      ++step;
-      progress.Add();
-      const bool last = step == o_.batches;
-      if (step % o_.log_every == 0 || last) {
-        const auto now = std::chrono::steady_clock::now();
-        const double secs = std::chrono::duration<double>(now - t_interval).count();
-        metrics.push_back({"loss", step, sums[0] / n});
-        metrics.push_back({"accuracy", step, sums[1] / n});
-        metrics.push_back({"margin", step, sums[2] / n});
-        if (secs > 0) metrics.push_back({"batches_per_s", step, (step - interval_start) / secs});
-        sums[0] = sums[1] = sums[2] = 0;
-        n = 0;
-        t_interval = now;
-        interval_start = step;
-      }
-      if (!heldout.empty() && (step % o_.eval_every == 0 || last)) {
+      return {{"loss", r.loss.item<double>()}, {"accuracy", r.accuracy}, {"margin", r.margin}};
+    };
+    if (!heldout.empty()) {
+      loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
         torch::NoGradGuard no_grad;
         double loss = 0, accuracy = 0, margin = 0;
         for (size_t start = 0; start < heldout.size(); start += 128) {
@@ -145,22 +120,17 @@ class DpoStage : public Stage {
           margin += h.margin * k;
         }
         const double total = static_cast<double>(heldout.size());
-        metrics.push_back({"heldout_loss", step, loss / total});
-        metrics.push_back({"heldout_accuracy", step, accuracy / total});
-        metrics.push_back({"heldout_margin", step, margin / total});
+        return {{"heldout_accuracy", accuracy / total},
+                {"heldout_loss", loss / total},
+                {"heldout_margin", margin / total}};
+      };
+      loop.note = [](const TrainingLoop::Figures& f) {
         char note[64];
-        std::snprintf(note, sizeof note, "held-out pairs ordered %.1f%%", accuracy / total * 100);
-        progress.SetNote(note);
-        t_interval = std::chrono::steady_clock::now();
-        interval_start = step;
-      }
-      if (step % o_.log_every == 0 || last) {
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        metrics.clear();
-      }
-      if (step % o_.checkpoint_every == 0 && !last) checkpoint.Save(*net, adam, step);
+        std::snprintf(note, sizeof note, "held-out pairs ordered %.1f%%", f[0].second * 100);
+        return std::string(note);
+      };
     }
-    progress.Finish();
+    step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
     SavePolicy(net, path);
     RecordArtifact(ctx, "policy", o_.artifact, path, step);

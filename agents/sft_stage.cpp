@@ -18,13 +18,11 @@
 // heldout_value_mse. Artifact: kind "policy", named `artifact`.
 #include <torch/torch.h>
 
-#include <chrono>
 #include <iostream>
 
 #include "agents/policy.h"
 #include "agents/policy_net.h"
 #include "engine/config.h"
-#include "engine/progress.h"
 #include "engine/torch_util.h"
 #include "protocols/debate_log.h"
 
@@ -100,21 +98,14 @@ class SftStage : public Stage {
       step = 0;
 
     const std::string stage = ctx.stage_name;
-    Progress progress("  " + stage + " batches", o_.batches, step);
-    std::vector<Store::Metric> metrics;
-    double sums[3] = {0, 0, 0};  // loss, policy, value
-    int64_t n = 0;
-    auto t_interval = std::chrono::steady_clock::now();
-    int64_t interval_start = step;
     net->train();
-    while (step < o_.batches) {
-      if (ctx.interrupted()) {
-        checkpoint.Save(*net, adam, step);
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        progress.Finish();
-        throw Interrupted();
-      }
-      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(step)));
+    TrainingLoop loop;
+    loop.batches = o_.batches;
+    loop.log_every = o_.log_every;
+    loop.eval_every = o_.eval_every;
+    loop.checkpoint_every = o_.checkpoint_every;
+    loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
       std::vector<Example> batch(static_cast<size_t>(o_.batch_size));
       for (Example& e : batch) e = train[UniformInt(rng, train.size())];
       const Losses l = Forward(net, batch, device);
@@ -122,43 +113,24 @@ class SftStage : public Stage {
       adam.zero_grad();
       loss.backward();
       adam.step();
-      sums[0] += loss.item<double>();
-      sums[1] += l.policy.item<double>();
-      sums[2] += l.value.item<double>();
-      ++n;
-      ++step;
-      progress.Add();
-      const bool last = step == o_.batches;
-      if (step % o_.log_every == 0 || last) {
-        const auto now = std::chrono::steady_clock::now();
-        const double secs = std::chrono::duration<double>(now - t_interval).count();
-        metrics.push_back({"loss", step, sums[0] / n});
-        metrics.push_back({"policy_loss", step, sums[1] / n});
-        metrics.push_back({"value_loss", step, sums[2] / n});
-        if (secs > 0) metrics.push_back({"batches_per_s", step, (step - interval_start) / secs});
-        sums[0] = sums[1] = sums[2] = 0;
-        n = 0;
-        t_interval = now;
-        interval_start = step;
-      }
-      if (!heldout.empty() && (step % o_.eval_every == 0 || last)) {
+      return {{"loss", loss.item<double>()},
+              {"policy_loss", l.policy.item<double>()},
+              {"value_loss", l.value.item<double>()}};
+    };
+    if (!heldout.empty()) {
+      loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
         const Heldout h = Evaluate(net, heldout, device);
-        metrics.push_back({"heldout_accuracy", step, h.accuracy});
-        metrics.push_back({"heldout_nll", step, h.nll});
-        metrics.push_back({"heldout_value_mse", step, h.value_mse});
+        return {{"heldout_accuracy", h.accuracy},
+                {"heldout_nll", h.nll},
+                {"heldout_value_mse", h.value_mse}};
+      };
+      loop.note = [](const TrainingLoop::Figures& f) {
         char note[64];
-        std::snprintf(note, sizeof note, "held-out %.1f%% of moves", h.accuracy * 100);
-        progress.SetNote(note);
-        t_interval = std::chrono::steady_clock::now();
-        interval_start = step;
-      }
-      if (step % o_.log_every == 0 || last) {
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        metrics.clear();
-      }
-      if (step % o_.checkpoint_every == 0 && !last) checkpoint.Save(*net, adam, step);
+        std::snprintf(note, sizeof note, "held-out %.1f%% of moves", f[0].second * 100);
+        return std::string(note);
+      };
     }
-    progress.Finish();
+    step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
     SavePolicy(net, path);
     RecordArtifact(ctx, "policy", o_.artifact, path, step);

@@ -2,11 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "engine/config.h"
 #include "engine/dataset.h"
 #include "engine/interfaces.h"
+#include "engine/progress.h"
 #include "engine/util.h"
 
 namespace oversight {
@@ -93,6 +95,61 @@ void TrainingCheckpoint::Save(torch::nn::Module& model, torch::optim::Optimizer&
   SaveArchiveAtomic(archive, path);
   RecordArtifact(ctx_, "checkpoint", name_, path, step);
   saved_step_ = step;
+}
+
+int64_t RunTrainingLoop(StageContext& ctx, const TrainingLoop& loop, int64_t step,
+                        TrainingCheckpoint& checkpoint, torch::nn::Module& model,
+                        torch::optim::Optimizer& optimizer) {
+  const std::string& stage = ctx.stage_name;
+  Progress progress("  " + stage + " batches", loop.batches, step);
+  std::vector<Store::Metric> metrics;
+  std::vector<std::pair<std::string, double>> sums;  // figure sums since the last log
+  int64_t n = 0;
+  auto t_interval = std::chrono::steady_clock::now();
+  int64_t interval_start = step;
+  while (step < loop.batches) {
+    if (ctx.interrupted()) {
+      checkpoint.Save(model, optimizer, step);
+      ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
+      progress.Finish();
+      throw Interrupted();
+    }
+    const TrainingLoop::Figures figures = loop.train(step);
+    if (sums.empty())
+      for (const auto& [name, value] : figures) sums.push_back({name, 0.0});
+    for (size_t i = 0; i < figures.size() && i < sums.size(); ++i) sums[i].second += figures[i].second;
+    ++n;
+    ++step;
+    progress.Add();
+    const bool last = step == loop.batches;
+    if (step % loop.log_every == 0 || last) {
+      const auto now = std::chrono::steady_clock::now();
+      const double secs = std::chrono::duration<double>(now - t_interval).count();
+      for (auto& [name, sum] : sums) {
+        metrics.push_back({name, step, sum / n});
+        sum = 0;
+      }
+      if (secs > 0) metrics.push_back({"batches_per_s", step, (step - interval_start) / secs});
+      n = 0;
+      t_interval = now;
+      interval_start = step;
+    }
+    if (loop.evaluate && (step % loop.eval_every == 0 || last)) {
+      const TrainingLoop::Figures held = loop.evaluate(step);
+      for (const auto& [name, value] : held) metrics.push_back({name, step, value});
+      if (!held.empty() && loop.note) progress.SetNote(loop.note(held));
+      // Evaluation is not training time: the next rate starts after it.
+      t_interval = std::chrono::steady_clock::now();
+      interval_start = step;
+    }
+    if (step % loop.log_every == 0 || last) {
+      ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
+      metrics.clear();
+    }
+    if (step % loop.checkpoint_every == 0 && !last) checkpoint.Save(model, optimizer, step);
+  }
+  progress.Finish();
+  return step;
 }
 
 }  // namespace oversight

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace torch {
 namespace nn {
@@ -62,5 +65,29 @@ class TrainingCheckpoint {
   const std::string name_;
   int64_t saved_step_ = -1;
 };
+
+// The loop every trainer of batches shares (train_judge, sft, dpo): from
+// `step` to `batches`, with a progress line, figures averaged over
+// `log_every` batches into metrics (plus batches_per_s, not counting
+// evaluation time), held-out figures every `eval_every` batches and at the
+// end, a checkpoint every `checkpoint_every` batches, and on Ctrl-C a
+// checkpoint, the pending metrics and Interrupted.
+struct TrainingLoop {
+  using Figures = std::vector<std::pair<std::string, double>>;
+  int64_t batches = 0;
+  int64_t log_every = 100;
+  int64_t eval_every = 1000;
+  int64_t checkpoint_every = 1000;
+  // Trains batch `step` (0-based); returns its figures, e.g. {"loss", 0.7}.
+  std::function<Figures(int64_t step)> train;
+  // Held-out figures after `step` batches (may be empty: no evaluation).
+  std::function<Figures(int64_t step)> evaluate;
+  // The progress note after an evaluation, from its figures.
+  std::function<std::string(const Figures&)> note;
+};
+// Returns the step reached (loop.batches).
+int64_t RunTrainingLoop(StageContext& ctx, const TrainingLoop& loop, int64_t step,
+                        TrainingCheckpoint& checkpoint, torch::nn::Module& model,
+                        torch::optim::Optimizer& optimizer);
 
 }  // namespace oversight

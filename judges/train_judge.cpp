@@ -8,10 +8,8 @@
 // `checkpoint_every` batches and when interrupted; --resume loads the latest.
 #include <torch/torch.h>
 
-#include <chrono>
 #include <iostream>
 
-#include "engine/progress.h"
 #include "engine/torch_util.h"
 #include "engine/util.h"
 #include "judges/judges.h"
@@ -88,24 +86,15 @@ class TrainJudgeStage : public Stage {
       net->train();
       return static_cast<double>(correct) / eval_n;
     };
-    auto save_checkpoint = [&]() { checkpoint.Save(*net, adam, step); };
-
     net->train();
-    Progress progress("  " + stage + " batches", o_.batches, step);
-    double loss_sum = 0;
-    int64_t loss_n = 0;
-    auto t_interval = std::chrono::steady_clock::now();
-    int64_t interval_start = step;
-    std::vector<Store::Metric> metrics;
-    while (step < o_.batches) {
-      if (ctx.interrupted()) {
-        save_checkpoint();
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        progress.Finish();
-        throw Interrupted();
-      }
-      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(step)));
-      torch::manual_seed(DeriveSeed(ctx.seed, stage + "/dropout", static_cast<uint64_t>(step)));
+    TrainingLoop loop;
+    loop.batches = o_.batches;
+    loop.log_every = o_.log_every;
+    loop.eval_every = o_.eval_every;
+    loop.checkpoint_every = o_.checkpoint_every;
+    loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
+      torch::manual_seed(DeriveSeed(ctx.seed, stage + "/dropout", static_cast<uint64_t>(b)));
       std::vector<std::vector<int>> revealed(o_.batch_size);
       std::vector<SparseQuery> q(o_.batch_size);
       std::vector<int64_t> labels(o_.batch_size);
@@ -121,40 +110,17 @@ class TrainJudgeStage : public Stage {
       adam.zero_grad();
       loss.backward();
       adam.step();
-      loss_sum += loss.item<double>();
-      ++loss_n;
-      ++step;
-      progress.Add();
-      if (step % o_.log_every == 0 || step == o_.batches) {
-        const auto now = std::chrono::steady_clock::now();
-        const double secs = std::chrono::duration<double>(now - t_interval).count();
-        metrics.push_back({"loss", step, loss_sum / loss_n});
-        if (secs > 0) metrics.push_back({"batches_per_s", step, (step - interval_start) / secs});
-        char note[64];
-        std::snprintf(note, sizeof note, "loss %.3f", loss_sum / loss_n);
-        progress.SetNote(note);
-        loss_sum = 0;
-        loss_n = 0;
-        t_interval = now;
-        interval_start = step;
-      }
-      if (step % o_.eval_every == 0 || step == o_.batches) {
-        const double acc = evaluate();
-        metrics.push_back({"heldout_accuracy", step, acc});
-        char note[64];
-        std::snprintf(note, sizeof note, "held-out %.1f%%", acc * 100);
-        progress.SetNote(note);
-        // Evaluation is not training time: the next rate starts after it.
-        t_interval = std::chrono::steady_clock::now();
-        interval_start = step;
-      }
-      if (!metrics.empty() && (step % o_.log_every == 0 || step == o_.batches)) {
-        ctx.store->InsertMetrics(ctx.experiment_id, stage, metrics);
-        metrics.clear();
-      }
-      if (step % o_.checkpoint_every == 0 && step < o_.batches) save_checkpoint();
-    }
-    progress.Finish();
+      return {{"loss", loss.item<double>()}};
+    };
+    loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
+      return {{"heldout_accuracy", evaluate()}};
+    };
+    loop.note = [](const TrainingLoop::Figures& f) {
+      char note[64];
+      std::snprintf(note, sizeof note, "held-out %.1f%%", f[0].second * 100);
+      return std::string(note);
+    };
+    step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
 
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
     SaveSparseJudge(net, meta, path);
