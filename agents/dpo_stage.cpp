@@ -38,13 +38,10 @@ struct DpoOptions {
   std::string init;               // the reference and starting policy (artifact)
   int max_pairs_per_group = 4;
   double beta = 0.1;              // (TRL DPOConfig beta 0.1)
-  int64_t batches = 1000;
   int batch_size = 32;            // pairs per batch
   double learning_rate = 1e-4;    // Adam
   double heldout_fraction = 0.1;
-  int64_t eval_every = 100;
-  int64_t log_every = 50;
-  int64_t checkpoint_every = 250;
+  TrainingLoop loop{1000, 50, 100, 250};  // batches, log_every, eval_every, checkpoint_every
   int intra_op_threads = 2;
   std::string artifact;
 };
@@ -81,20 +78,12 @@ class DpoStage : public Stage {
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
     TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    int64_t step = checkpoint.Load(*net, adam, ctx.device);
-    if (step >= 0)
-      std::cerr << "  resuming DPO at batch " << step << "\n";
-    else
-      step = 0;
+    int64_t step = ResumeFrom(checkpoint, *net, adam, ctx.device, "DPO");
     // Dropout-free network: train() and eval() compute the same thing.
     net->train();
 
     const std::string stage = ctx.stage_name;
-    TrainingLoop loop;
-    loop.batches = o_.batches;
-    loop.log_every = o_.log_every;
-    loop.eval_every = o_.eval_every;
-    loop.checkpoint_every = o_.checkpoint_every;
+    TrainingLoop loop = o_.loop;
     loop.train = [&](int64_t b) -> TrainingLoop::Figures {
       Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
       std::vector<DebatePair> batch(static_cast<size_t>(o_.batch_size));
@@ -131,10 +120,8 @@ class DpoStage : public Stage {
       };
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
-    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
-    SavePolicy(net, path);
-    RecordArtifact(ctx, "policy", o_.artifact, path, step);
-    std::cerr << "  policy '" << o_.artifact << "' -> " << path << "\n";
+    SavePolicyArtifact(ctx, net, o_.artifact, step);
+    std::cerr << "  policy '" << o_.artifact << "'\n";
   }
 
  private:
@@ -197,13 +184,10 @@ void RegisterDpoStage(Registries& registries) {
     o.max_pairs_per_group =
         static_cast<int>(node.Int("max_pairs_per_group", o.max_pairs_per_group, 0, 1000000));
     o.beta = node.Number("beta", o.beta, 1e-6, 1e6);
-    o.batches = node.Int("batches", o.batches, 1, 100000000);
     o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-9, 1.0);
     o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
-    o.eval_every = node.Int("eval_every", o.eval_every, 1, 100000000);
-    o.log_every = node.Int("log_every", o.log_every, 1, 100000000);
-    o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
+    o.loop.ReadOptions(node);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     o.artifact = node.RequireString("artifact");
     return std::make_unique<DpoStage>(o, node.file() + ": " + node.path());

@@ -72,6 +72,13 @@ void SavePolicy(DebatePolicyNet& net, const std::string& path) {
   SaveArchiveAtomic(archive, path);
 }
 
+void SavePolicyArtifact(StageContext& ctx, DebatePolicyNet& net, const std::string& name,
+                        int64_t step) {
+  const std::string path = ctx.artifacts_dir + "/" + name + ".pt";
+  SavePolicy(net, path);
+  RecordArtifact(ctx, "policy", name, path, step);
+}
+
 DebatePolicyNet LoadPolicy(const std::string& path, const torch::Device& device) {
   try {
     torch::serialize::InputArchive archive;

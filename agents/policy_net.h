@@ -56,6 +56,9 @@ PolicyBatch MakePolicyBatch(const std::vector<const DebatePosition*>& positions)
 
 // Checkpoint file of a policy: parameters + "meta.hidden". Atomic.
 void SavePolicy(DebatePolicyNet& net, const std::string& path);
+// Saves `net` as artifact ("policy", name) of the running stage, at `step`.
+void SavePolicyArtifact(StageContext& ctx, DebatePolicyNet& net, const std::string& name,
+                        int64_t step);
 // Throws DataError naming `path` when it cannot be read.
 DebatePolicyNet LoadPolicy(const std::string& path, const torch::Device& device);
 

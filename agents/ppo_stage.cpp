@@ -207,19 +207,14 @@ class PpoStage : public Stage {
       if (update % o_.checkpoint_every == 0 && update < o_.updates) save();
     }
     progress.Finish();
-    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
-    SavePolicy(ppo.policy(), path);
-    RecordArtifact(ctx, "policy", o_.artifact, path, update);
-    std::cerr << "  policy '" << o_.artifact << "' -> " << path << "\n";
+    SavePolicyArtifact(ctx, ppo.policy(), o_.artifact, update);
+    std::cerr << "  policy '" << o_.artifact << "'\n";
   }
 
  private:
   // Logs the evaluation debates of the policy after `update` updates.
   void Evaluate(StageContext& ctx, PpoTrainer& ppo, int64_t update) {
-    const std::string name = o_.artifact + ".eval";
-    const std::string path = ctx.artifacts_dir + "/" + name + ".pt";
-    SavePolicy(ppo.policy(), path);
-    RecordArtifact(ctx, "policy", name, path, update);
+    SavePolicyArtifact(ctx, ppo.policy(), o_.artifact + ".eval", update);
     char suffix[32];
     std::snprintf(suffix, sizeof suffix, "@%04lld", static_cast<long long>(update));
     StageContext eval_ctx = ctx;

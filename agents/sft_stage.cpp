@@ -34,14 +34,11 @@ struct SftOptions {
   std::string from_stage;          // the episodes stage whose debates to clone
   std::string roles = "both";      // "honest", "liar" or "both": whose moves
   int hidden = 32;                 // PolicyNetOptions::hidden
-  int64_t batches = 2000;
   int batch_size = 64;
   double learning_rate = 1e-3;     // Adam
   double value_coef = 0.5;         // weight of the value loss
   double heldout_fraction = 0.1;   // share of images held out
-  int64_t eval_every = 250;
-  int64_t log_every = 50;
-  int64_t checkpoint_every = 500;
+  TrainingLoop loop{2000, 50, 250, 500};  // batches, log_every, eval_every, checkpoint_every
   int intra_op_threads = 2;
   std::string artifact;            // the policy's name for later stages
 };
@@ -91,19 +88,11 @@ class SftStage : public Stage {
     net->to(device);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
     TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    int64_t step = checkpoint.Load(*net, adam, ctx.device);
-    if (step >= 0)
-      std::cerr << "  resuming SFT at batch " << step << "\n";
-    else
-      step = 0;
+    int64_t step = ResumeFrom(checkpoint, *net, adam, ctx.device, "SFT");
 
     const std::string stage = ctx.stage_name;
     net->train();
-    TrainingLoop loop;
-    loop.batches = o_.batches;
-    loop.log_every = o_.log_every;
-    loop.eval_every = o_.eval_every;
-    loop.checkpoint_every = o_.checkpoint_every;
+    TrainingLoop loop = o_.loop;
     loop.train = [&](int64_t b) -> TrainingLoop::Figures {
       Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
       std::vector<Example> batch(static_cast<size_t>(o_.batch_size));
@@ -131,10 +120,8 @@ class SftStage : public Stage {
       };
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
-    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
-    SavePolicy(net, path);
-    RecordArtifact(ctx, "policy", o_.artifact, path, step);
-    std::cerr << "  policy '" << o_.artifact << "' -> " << path << "\n";
+    SavePolicyArtifact(ctx, net, o_.artifact, step);
+    std::cerr << "  policy '" << o_.artifact << "'\n";
   }
 
  private:
@@ -209,14 +196,11 @@ void RegisterSftStage(Registries& registries) {
     o.from_stage = node.RequireString("from_stage");
     o.roles = node.Enum("roles", o.roles, {"honest", "liar", "both"});
     o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
-    o.batches = node.Int("batches", o.batches, 1, 100000000);
     o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-8, 1.0);
     o.value_coef = node.Number("value_coef", o.value_coef, 0.0, 1e3);
     o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
-    o.eval_every = node.Int("eval_every", o.eval_every, 1, 100000000);
-    o.log_every = node.Int("log_every", o.log_every, 1, 100000000);
-    o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
+    o.loop.ReadOptions(node);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     o.artifact = node.RequireString("artifact");
     return std::make_unique<SftStage>(o, node.file() + ": " + node.path());

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 
 #include "engine/config.h"
 #include "engine/dataset.h"
@@ -95,6 +96,22 @@ void TrainingCheckpoint::Save(torch::nn::Module& model, torch::optim::Optimizer&
   SaveArchiveAtomic(archive, path);
   RecordArtifact(ctx_, "checkpoint", name_, path, step);
   saved_step_ = step;
+}
+
+void TrainingLoop::ReadOptions(const ConfigNode& node) {
+  batches = node.Int("batches", batches, 1, 100000000);
+  log_every = node.Int("log_every", log_every, 1, 100000000);
+  eval_every = node.Int("eval_every", eval_every, 1, 100000000);
+  checkpoint_every = node.Int("checkpoint_every", checkpoint_every, 1, 100000000);
+}
+
+int64_t ResumeFrom(TrainingCheckpoint& checkpoint, torch::nn::Module& model,
+                   torch::optim::Optimizer& optimizer, const std::string& device,
+                   const std::string& what) {
+  const int64_t step = checkpoint.Load(model, optimizer, device);
+  if (step < 0) return 0;
+  std::cerr << "  resuming " << what << " at batch " << step << "\n";
+  return step;
 }
 
 int64_t RunTrainingLoop(StageContext& ctx, const TrainingLoop& loop, int64_t step,

@@ -23,6 +23,7 @@ class OutputArchive;
 
 namespace oversight {
 
+class ConfigNode;
 struct StageContext;
 
 // Maps a config device ("cpu", "cuda", "auto") to the device to use:
@@ -74,10 +75,17 @@ class TrainingCheckpoint {
 // checkpoint, the pending metrics and Interrupted.
 struct TrainingLoop {
   using Figures = std::vector<std::pair<std::string, double>>;
+  TrainingLoop() = default;
+  TrainingLoop(int64_t batches, int64_t log_every, int64_t eval_every, int64_t checkpoint_every)
+      : batches(batches), log_every(log_every), eval_every(eval_every),
+        checkpoint_every(checkpoint_every) {}
   int64_t batches = 0;
   int64_t log_every = 100;
   int64_t eval_every = 1000;
   int64_t checkpoint_every = 1000;
+  // Reads "batches", "log_every", "eval_every" and "checkpoint_every" from
+  // a trainer's config node, the current values being the defaults.
+  void ReadOptions(const ConfigNode& node);
   // Trains batch `step` (0-based); returns its figures, e.g. {"loss", 0.7}.
   std::function<Figures(int64_t step)> train;
   // Held-out figures after `step` batches (may be empty: no evaluation).
@@ -85,6 +93,11 @@ struct TrainingLoop {
   // The progress note after an evaluation, from its figures.
   std::function<std::string(const Figures&)> note;
 };
+// The step to start from: the checkpoint's (saying "resuming <what> at
+// batch N") or 0.
+int64_t ResumeFrom(TrainingCheckpoint& checkpoint, torch::nn::Module& model,
+                   torch::optim::Optimizer& optimizer, const std::string& device,
+                   const std::string& what);
 // Returns the step reached (loop.batches).
 int64_t RunTrainingLoop(StageContext& ctx, const TrainingLoop& loop, int64_t step,
                         TrainingCheckpoint& checkpoint, torch::nn::Module& model,

@@ -22,14 +22,11 @@ struct TrainJudgeOptions {
   std::string dataset = "mnist";   // "mnist" or "fashion_mnist"
   std::string data_dir;            // empty: the default location
   int pixels = 6;                  // k revealed pixels per example
-  int64_t batches = 30000;         // the paper: 30k (k = 6), 50k (k = 4)
   int batch_size = 128;            // the paper's
   double learning_rate = 1e-4;     // Adam, the paper's
   double dropout = 0.4;            // the paper's
-  int64_t eval_every = 1000;       // held-out accuracy every this many batches
   int64_t eval_images = 0;         // 0: the whole test split
-  int64_t log_every = 100;         // loss metric every this many batches
-  int64_t checkpoint_every = 1000; // resumable checkpoint
+  TrainingLoop loop{30000, 100, 1000, 1000};  // batches, log_every, eval_every, checkpoint_every
   int intra_op_threads = 2;        // both cores for batches of 128
   std::string artifact;            // name later stages load the judge by
 };
@@ -51,11 +48,7 @@ class TrainJudgeStage : public Stage {
     net->to(device);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
     TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    int64_t step = checkpoint.Load(*net, adam, ctx.device);
-    if (step >= 0)
-      std::cerr << "  resuming training at batch " << step << "\n";
-    else
-      step = 0;
+    int64_t step = ResumeFrom(checkpoint, *net, adam, ctx.device, "training");
 
     const SparseJudgeMeta meta{o_.pixels, o_.dataset, o_.dropout};
     const std::string stage = ctx.stage_name;
@@ -87,11 +80,7 @@ class TrainJudgeStage : public Stage {
       return static_cast<double>(correct) / eval_n;
     };
     net->train();
-    TrainingLoop loop;
-    loop.batches = o_.batches;
-    loop.log_every = o_.log_every;
-    loop.eval_every = o_.eval_every;
-    loop.checkpoint_every = o_.checkpoint_every;
+    TrainingLoop loop = o_.loop;
     loop.train = [&](int64_t b) -> TrainingLoop::Figures {
       Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
       torch::manual_seed(DeriveSeed(ctx.seed, stage + "/dropout", static_cast<uint64_t>(b)));
@@ -140,14 +129,11 @@ void RegisterTrainJudgeStage(Registries& registries) {
     o.dataset = node.Enum("dataset", o.dataset, {"mnist", "fashion_mnist"});
     o.data_dir = node.String("data_dir", o.data_dir);
     o.pixels = static_cast<int>(node.Int("pixels", o.pixels, 1, kImagePixels));
-    o.batches = node.Int("batches", o.batches, 1, 100000000);
     o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-8, 1.0);
     o.dropout = node.Number("dropout", o.dropout, 0.0, 0.99);
-    o.eval_every = node.Int("eval_every", o.eval_every, 1, 100000000);
     o.eval_images = node.Int("eval_images", o.eval_images, 0, 100000000);
-    o.log_every = node.Int("log_every", o.log_every, 1, 100000000);
-    o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
+    o.loop.ReadOptions(node);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     o.artifact = node.RequireString("artifact");
     return std::make_unique<TrainJudgeStage>(o);

@@ -71,6 +71,26 @@ void SignalMidway(pid_t pid, const std::string& db, int sig, const std::string& 
   kill(pid, sig);
 }
 
+// Starts `oversight run CONFIG --db DB`, presses Ctrl-C once `artifact` is
+// among the run's artifacts (a trainer's first checkpoint) and returns the
+// exit status.
+int InterruptAtArtifact(const TempDir& dir, const std::string& db, const std::string& config,
+                        const std::vector<std::string>& extra, const std::string& artifact) {
+  std::vector<std::string> args{"run", ConfigPath(config), "--db", db};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const pid_t pid = Spawn(args, dir / "run.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (QueryOne(db, "SELECT count(*) FROM artifacts WHERE name = '" + artifact + "'") != "0") break;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGINT);
+  return WaitStatus(pid);
+}
+
 // Starts tiny_episodes.json on `db`, sends `sig` once some episodes are
 // committed, and returns the exit status.
 int RunAndSignal(const TempDir& dir, const std::string& db, int sig,
@@ -259,17 +279,7 @@ TEST_CASE("Interrupted training resumes from its checkpoint to the same judge", 
 
   TempDir dir("train-resume");
   const std::string db = dir / "runs.db";
-  const pid_t pid = Spawn(args_for(db), dir / "run.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'checkpoint'") != "0") break;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGINT);
-  REQUIRE(WaitStatus(pid) == 130);
+  REQUIRE(InterruptAtArtifact(dir, db, "tiny_judge.json", sets, "tiny_judge_k6.checkpoint") == 130);
   const int64_t stopped_at = std::stoll(QueryOne(db, "SELECT max(step) FROM artifacts"));
   CHECK(stopped_at >= 20);
   CHECK(stopped_at < 60);
@@ -552,17 +562,7 @@ TEST_CASE("SFT clones logged debater moves, plays them, and resumes exactly", "[
 
   TempDir dir("sft-resume");
   const std::string db2 = CopyFixture(dir);
-  const pid_t pid = Spawn({"run", ConfigPath("tiny_sft.json"), "--db", db2}, dir / "run.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_sft.checkpoint'") != "0") break;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGINT);
-  REQUIRE(WaitStatus(pid) == 130);
+  REQUIRE(InterruptAtArtifact(dir, db2, "tiny_sft.json", {}, "tiny_sft.checkpoint") == 130);
   CHECK(QueryOne(db2, "SELECT count(*) FROM artifacts WHERE kind = 'policy'") == "0");
   const CommandResult resumed =
       RunOversight({"run", ConfigPath("tiny_sft.json"), "--db", db2, "--resume"});
@@ -632,17 +632,7 @@ TEST_CASE("PPO stages train against a fixed opponent, log evaluation debates, an
 
   TempDir dir("ppo-resume");
   const std::string db2 = CopyFixture(dir);
-  const pid_t pid = Spawn({"run", ConfigPath("tiny_selfplay.json"), "--db", db2}, dir / "run.log");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_liar.checkpoint'") != "0") break;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGINT);
-  REQUIRE(WaitStatus(pid) == 130);
+  REQUIRE(InterruptAtArtifact(dir, db2, "tiny_selfplay.json", {}, "tiny_liar.checkpoint") == 130);
   CHECK(QueryOne(db2, "SELECT count(*) FROM artifacts WHERE name = 'tiny_liar'") == "0");
   const CommandResult resumed =
       RunOversight({"run", ConfigPath("tiny_selfplay.json"), "--db", db2, "--resume"});

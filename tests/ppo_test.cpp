@@ -35,6 +35,32 @@ class CornerJudge : public SparseImageJudge {
   }
 };
 
+// The synthetic image: a 20x20 square of nonzero pixels, 25 of them in the corner.
+struct CornerGame {
+  std::vector<uint8_t> image = std::vector<uint8_t>(kImagePixels, 0);
+  std::vector<int> nonzero;
+  CornerGame() {
+    for (int p = 0; p < kImagePixels; ++p) {
+      const int r = p / kImageSide, c = p % kImageSide;
+      if (r >= 4 && r < 24 && c >= 4 && c < 24) {
+        image[p] = 200;
+        nonzero.push_back(p);
+      }
+    }
+  }
+  // The liar makes the game's only move.
+  PpoGame operator()(Rng&) const {
+    PpoGame g;
+    g.game.pixels = 1;
+    g.game.honest_first = false;
+    g.game.truth = 0;
+    g.game.lie = 1;
+    g.image = image.data();
+    g.nonzero = &nonzero;
+    return g;
+  }
+};
+
 DebatePolicyNet SeededNet(uint64_t seed) {
   torch::manual_seed(seed);
   return DebatePolicyNet(PolicyNetOptions{16});
@@ -43,16 +69,8 @@ DebatePolicyNet SeededNet(uint64_t seed) {
 }  // namespace
 
 TEST_CASE("PPO finds the winning pixels of a one-move game whose optimum is known", "[ppo]") {
-  std::vector<uint8_t> image(kImagePixels, 0);
-  std::vector<int> nonzero;
-  for (int p = 0; p < kImagePixels; ++p) {
-    const int r = p / kImageSide, c = p % kImageSide;
-    if (r >= 4 && r < 24 && c >= 4 && c < 24) {
-      image[p] = 200;
-      nonzero.push_back(p);
-    }
-  }
-  REQUIRE(nonzero.size() == 400);
+  const CornerGame next_game;
+  REQUIRE(next_game.nonzero.size() == 400);
   CornerJudge judge;
   const auto opponent = MakePixelDebater({{"name", "random"}}, "test");
   PpoOptions o;
@@ -62,16 +80,6 @@ TEST_CASE("PPO finds the winning pixels of a one-move game whose optimum is know
   o.target_kl = 0;  // no early stop: the test is about the objective
   PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, *opponent, judge, &judge,
                  torch::kCPU);
-  auto next_game = [&](Rng&) {
-    PpoGame g;
-    g.game.pixels = 1;
-    g.game.honest_first = false;  // the liar makes the only move
-    g.game.truth = 0;
-    g.game.lie = 1;
-    g.image = image.data();
-    g.nonzero = &nonzero;
-    return g;
-  };
   Rng rng(17);
   const PpoStats first = ppo.Update(rng, next_game);
   CHECK(first.win_rate < 0.25);
@@ -91,13 +99,7 @@ TEST_CASE("PPO finds the winning pixels of a one-move game whose optimum is know
 }
 
 TEST_CASE("PPO with an adaptive KL coefficient raises beta while the KL is above target", "[ppo]") {
-  std::vector<uint8_t> image(kImagePixels, 0);
-  std::vector<int> nonzero;
-  for (int p = 0; p < kImagePixels; ++p)
-    if (p % kImageSide >= 4 && p % kImageSide < 24 && p / kImageSide >= 4 && p / kImageSide < 24) {
-      image[p] = 200;
-      nonzero.push_back(p);
-    }
+  const CornerGame next_game;
   CornerJudge judge;
   const auto opponent = MakePixelDebater({{"name", "random"}}, "test");
   PpoOptions o;
@@ -108,16 +110,6 @@ TEST_CASE("PPO with an adaptive KL coefficient raises beta while the KL is above
   o.target_kl = 0;
   PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, *opponent, judge, nullptr,
                  torch::kCPU);
-  auto next_game = [&](Rng&) {
-    PpoGame g;
-    g.game.pixels = 1;
-    g.game.honest_first = false;
-    g.game.truth = 0;
-    g.game.lie = 1;
-    g.image = image.data();
-    g.nonzero = &nonzero;
-    return g;
-  };
   Rng rng(5);
   PpoStats s;
   for (int u = 0; u < 25; ++u) s = ppo.Update(rng, next_game);
