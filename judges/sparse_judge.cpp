@@ -178,11 +178,13 @@ std::unique_ptr<SparseImageJudge> MakeSparseJudge(const ConfigNode& node) {
 }
 
 void RegisterHumanJudge(Registries& registries);
+void RegisterRewardModelStage(Registries& registries);
 
 void RegisterJudges(Registries& registries) {
   registries.judges.Add("sparse", [](const ConfigNode& node) { return MakeSparseJudge(node); });
   RegisterHumanJudge(registries);
   RegisterTrainJudgeStage(registries);
+  RegisterRewardModelStage(registries);
 }
 
 }  // namespace oversight

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/dataset.h"
+#include "engine/store.h"
 #include "engine/util.h"
 #include "tests/test_util.h"
 
@@ -662,4 +664,73 @@ TEST_CASE("PPO config errors name the key before anything runs", "[pipeline][tra
                                          "--set", "stages[1].batches=2"});
   CHECK(r3.status == 2);
   CHECK_THAT(r3.err, Catch::Contains("stages[2].init") && Catch::Contains("no policy named 'no_such_policy'"));
+}
+
+// A reward model learns a planted preference (issue 5): in every logged pair
+// the game the honest side won revealed pixels of the image's top half, the
+// one it lost pixels of the bottom half; the Bradley-Terry model trained on
+// the pairs orders held-out pairs (other images) by that rule.
+TEST_CASE("A Bradley-Terry reward model learns a planted preference from logged pairs", "[pipeline][training]") {
+  TempDir dir("rm");
+  const std::string db = dir / "runs.db";
+  {
+    auto store = Store::Open(db);
+    const int64_t exp = store->CreateExperiment("planted", "{}", 1, "test");
+    const ImageDataset data = LoadImageDataset("mnist", "test");
+    std::vector<EpisodeRecord> episodes;
+    for (size_t i = 0; i < 80; ++i) {
+      std::vector<int> top, bottom;
+      for (int p = 0; p < kImagePixels; ++p)
+        if (data.image(i)[p] != 0) (p < kImagePixels / 2 ? top : bottom).push_back(p);
+      if (top.size() < 10 || bottom.size() < 10) continue;
+      for (int seed = 0; seed < 4; ++seed) {
+        const bool won = seed % 2 == 0;  // two wins and two losses per image: 4 pairs
+        const std::vector<int>& from = won ? top : bottom;
+        EpisodeRecord rec;
+        rec.experiment_id = exp;
+        rec.stage = "debate";
+        rec.idx = static_cast<int64_t>(episodes.size());
+        rec.protocol = "debate";
+        rec.task = "mnist";
+        rec.instance = "test/" + std::to_string(data.source_index[i]) +
+                       "#first=honest,lie_index=0,seed=" + std::to_string(seed);
+        const int truth = data.labels[i];
+        rec.truth = std::to_string(truth);
+        rec.outcome = won ? "honest" : "liar";
+        rec.correct = won ? 1 : 0;
+        rec.started_at = rec.finished_at = NowIso();
+        const std::string claims[2] = {"{\"claim\":" + std::to_string(truth) + "}",
+                                       "{\"claim\":" + std::to_string((truth + 1) % 10) + "}"};
+        for (int t = 0; t < 8; ++t) {
+          TurnRecord turn;
+          turn.idx = t;
+          turn.role = t % 2 == 0 ? "honest" : "liar";
+          turn.agent = "planted";
+          turn.action = t < 2 ? claims[t]
+                              : "{\"pixel\":" + std::to_string(from[static_cast<size_t>(seed + 2 * t)]) + "}";
+          rec.turns.push_back(turn);
+        }
+        episodes.push_back(rec);
+      }
+    }
+    REQUIRE(episodes.size() > 200);
+    store->InsertEpisodes(episodes);
+    store->SetExperimentStatus(exp, "finished");
+  }
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto metric = [&](const std::string& name, int step) {
+    return std::stod(QueryOne(db, "SELECT value FROM metrics WHERE stage = 'rm' AND name = '" + name +
+                                      "' AND step = " + std::to_string(step)));
+  };
+  CHECK(metric("heldout_accuracy", 150) > 0.9);
+  CHECK(metric("heldout_margin", 150) > 0.5);
+  CHECK(metric("loss", 150) < metric("loss", 25));
+  CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'reward_model' AND name = 'tiny_rm'") == "1");
+  // Without pairs (one game per image, claims and order) it is a config error.
+  const CommandResult none = RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db, "--set",
+                                           "stages[0].from_stage=\"rm\""});
+  CHECK(none.status == 2);
+  CHECK_THAT(none.err, Catch::Contains("stages[0].from_stage") && Catch::Contains("no preference pairs"));
 }

@@ -1,0 +1,213 @@
+// Stage "train_rm": a Bradley-Terry reward model (Christiano et al. 2017;
+// Ouyang et al. 2022) on preference pairs from logged judgements: two logged
+// games of the same image, claims and order that `side` won in one and lost
+// in the other (protocols/debate_log.h, DebatePairs); the winner's
+// transcript is preferred. The model sees what the judge saw (the revealed
+// pixels and their values, who revealed each, both claims) and outputs one
+// reward for `side`. Loss: -log sigmoid(r_w - r_l - margin) + center_coef *
+// (r_w + r_l)^2 (judges/reward_losses.h). Pairs are split into train and
+// held-out by a hash of the image.
+//
+// Options: from_experiment, from_stage, side (honest), max_pairs_per_group
+// (4), margin (0), center_coef (0; Eisenstein et al. use 0.01), hidden (32),
+// batches (1000), batch_size (32 pairs), learning_rate (1e-3),
+// heldout_fraction (0.1), eval_every, log_every, checkpoint_every,
+// intra_op_threads, artifact. Deterministic and resumable as train_judge.
+// Metrics: loss, accuracy, margin (mean r_w - r_l), batches_per_s,
+// heldout_accuracy, heldout_margin, heldout_loss. Artifact: kind
+// "reward_model" (parameters + meta.hidden + meta.side).
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "engine/config.h"
+#include "engine/torch_util.h"
+#include "judges/judges.h"
+#include "judges/reward_losses.h"
+#include "protocols/debate_log.h"
+
+namespace oversight {
+namespace {
+
+// Planes [B, 4, 28, 28]: revealed mask, revealed values, revealed by the
+// honest player, by the liar; vector [B, 20]: the honest and the liar claim.
+class DebateRewardNetImpl : public torch::nn::Module {
+ public:
+  explicit DebateRewardNetImpl(int hidden) {
+    namespace nn = torch::nn;
+    conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(4, hidden, 5).padding(2)));
+    conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)));
+    claims_ = register_module("claims", nn::Linear(2 * kNumClasses, hidden));
+    fc1_ = register_module("fc1", nn::Linear(2 * hidden + 2 * kNumClasses, 64));
+    fc2_ = register_module("fc2", nn::Linear(64, 1));
+  }
+  torch::Tensor forward(const torch::Tensor& planes, const torch::Tensor& claims) {
+    torch::Tensor x = torch::relu(conv1_(planes) + claims_(claims).unsqueeze(-1).unsqueeze(-1));
+    x = torch::relu(conv2_(x));
+    const torch::Tensor pooled = torch::cat({x.mean({2, 3}), x.amax({2, 3}), claims}, 1);
+    return fc2_(torch::relu(fc1_(pooled))).squeeze(1);
+  }
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::Linear claims_{nullptr}, fc1_{nullptr}, fc2_{nullptr};
+};
+TORCH_MODULE(DebateRewardNet);
+
+struct RewardModelOptions {
+  std::string from_experiment;  // "" = this experiment; an id or a name
+  std::string from_stage;       // a debate stage, ideally with "seeds" > 1
+  std::string side = "honest";  // whose preference: the side that won is preferred
+  int max_pairs_per_group = 4;
+  double margin = 0.0;          // required reward gap m
+  double center_coef = 0.0;
+  int hidden = 32;
+  int batch_size = 32;          // pairs per batch
+  double learning_rate = 1e-3;  // Adam
+  double heldout_fraction = 0.1;
+  TrainingLoop loop{1000, 50, 100, 250};  // batches, log_every, eval_every, checkpoint_every
+  int intra_op_threads = 2;
+  std::string artifact;
+};
+
+class RewardModelStage : public Stage {
+ public:
+  RewardModelStage(RewardModelOptions o, std::string where)
+      : o_(std::move(o)), where_(std::move(where)) {}
+
+  void Run(StageContext& ctx) override {
+    SetIntraOpThreads(o_.intra_op_threads);
+    const torch::Device device(ctx.device);
+    const DebateRole side = o_.side == "honest" ? DebateRole::kHonest : DebateRole::kLiar;
+    const int64_t source = ResolveExperimentRef(*ctx.store, o_.from_experiment,
+                                                ctx.experiment_id, where_ + ".from_experiment");
+    debates_ = ReadLoggedDebates(*ctx.store, source, o_.from_stage);
+    std::vector<DebatePair> train, heldout;
+    for (const DebatePair& p : DebatePairs(debates_, side, o_.max_pairs_per_group)) {
+      const bool held = Mix64(static_cast<uint64_t>(p.chosen->source_index) ^ 0x5f7a3c1d) % 1000 <
+                        static_cast<uint64_t>(o_.heldout_fraction * 1000);
+      (held ? heldout : train).push_back(p);
+    }
+    if (train.empty())
+      throw ConfigError(where_ + ".from_stage: no preference pairs for the " + o_.side +
+                        " side in stage '" + o_.from_stage + "' of experiment " +
+                        std::to_string(source) + " (" + std::to_string(debates_.size()) +
+                        " debates; pairs need games of the same image, claims and order with "
+                        "different winners: play the stage with \"seeds\" > 1)");
+    std::cerr << "  " << train.size() << " preference pairs, " << heldout.size()
+              << " held out, from " << debates_.size() << " debates\n";
+
+    torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
+    DebateRewardNet net(o_.hidden);
+    net->to(device);
+    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
+    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
+    int64_t step = ResumeFrom(checkpoint, *net, adam, ctx.device, "reward model training");
+
+    const std::string stage = ctx.stage_name;
+    TrainingLoop loop = o_.loop;
+    loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
+      std::vector<DebatePair> batch(static_cast<size_t>(o_.batch_size));
+      for (DebatePair& p : batch) p = train[UniformInt(rng, train.size())];
+      const BradleyTerryResult r = Loss(net, batch, device);
+      adam.zero_grad();
+      r.loss.backward();
+      adam.step();
+      return {{"loss", r.loss.item<double>()}, {"accuracy", r.accuracy}, {"margin", r.mean_margin}};
+    };
+    if (!heldout.empty()) {
+      loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
+        torch::NoGradGuard no_grad;
+        const BradleyTerryResult h = Loss(net, heldout, device);
+        return {{"heldout_accuracy", h.accuracy},
+                {"heldout_loss", h.loss.item<double>()},
+                {"heldout_margin", h.mean_margin}};
+      };
+      loop.note = [](const TrainingLoop::Figures& f) {
+        char note[64];
+        std::snprintf(note, sizeof note, "held-out pairs ordered %.1f%%", f[0].second * 100);
+        return std::string(note);
+      };
+    }
+    step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
+    torch::serialize::OutputArchive archive;
+    net->save(archive);
+    archive.write("meta.hidden", torch::tensor(static_cast<int64_t>(o_.hidden)));
+    archive.write("meta.side", c10::IValue(o_.side));
+    const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
+    SaveArchiveAtomic(archive, path);
+    RecordArtifact(ctx, "reward_model", o_.artifact, path, step);
+    std::cerr << "  reward model '" << o_.artifact << "'\n";
+  }
+
+ private:
+  // The rewards of the final transcripts of `games`.
+  torch::Tensor Rewards(DebateRewardNet& net, const std::vector<const LoggedDebate*>& games,
+                        const torch::Device& device) {
+    const int64_t b = static_cast<int64_t>(games.size());
+    torch::Tensor planes = torch::zeros({b, 4, kImagePixels});
+    torch::Tensor claims = torch::zeros({b, 2 * kNumClasses});
+    auto pl = planes.accessor<float, 3>();
+    auto cl = claims.accessor<float, 2>();
+    for (int64_t i = 0; i < b; ++i) {
+      const LoggedDebate& d = *games[static_cast<size_t>(i)];
+      const uint8_t* image = images_.Image(d, nullptr);
+      for (size_t t = 0; t < d.reveals.size(); ++t) {
+        const int p = d.reveals[t];
+        pl[i][0][p] = 1.0f;
+        pl[i][1][p] = image[p] / 255.0f;
+        pl[i][d.movers[t] == DebateRole::kHonest ? 2 : 3][p] = 1.0f;
+      }
+      if (d.game.precommit) {
+        cl[i][d.game.truth] = 1.0f;
+        cl[i][kNumClasses + d.game.lie] = 1.0f;
+      }
+    }
+    return net->forward(planes.view({b, 4, kImageSide, kImageSide}).to(device), claims.to(device));
+  }
+
+  BradleyTerryResult Loss(DebateRewardNet& net, const std::vector<DebatePair>& pairs,
+                          const torch::Device& device) {
+    std::vector<const LoggedDebate*> chosen, rejected;
+    for (const DebatePair& p : pairs) {
+      chosen.push_back(p.chosen);
+      rejected.push_back(p.rejected);
+    }
+    const torch::Tensor r_w = Rewards(net, chosen, device);
+    const torch::Tensor r_l = Rewards(net, rejected, device);
+    const torch::Tensor m =
+        o_.margin != 0 ? torch::full_like(r_w, o_.margin).detach() : torch::Tensor();
+    return BradleyTerryLoss(r_w, r_l, m, o_.center_coef);
+  }
+
+  RewardModelOptions o_;
+  std::string where_;
+  std::vector<LoggedDebate> debates_;
+  LoggedDebateImages images_;
+};
+
+}  // namespace
+
+void RegisterRewardModelStage(Registries& registries) {
+  registries.stages.Add("train_rm", [](const ConfigNode& node, const Registries&) {
+    RewardModelOptions o;
+    o.from_experiment = node.String("from_experiment", o.from_experiment);
+    o.from_stage = node.RequireString("from_stage");
+    o.side = node.Enum("side", o.side, {"honest", "liar"});
+    o.max_pairs_per_group =
+        static_cast<int>(node.Int("max_pairs_per_group", o.max_pairs_per_group, 0, 1000000));
+    o.margin = node.Number("margin", o.margin, -1e6, 1e6);
+    o.center_coef = node.Number("center_coef", o.center_coef, 0.0, 1e6);
+    o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
+    o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
+    o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-9, 1.0);
+    o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
+    o.loop.ReadOptions(node);
+    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
+    o.artifact = node.RequireString("artifact");
+    return std::make_unique<RewardModelStage>(o, node.file() + ": " + node.path());
+  });
+}
+
+}  // namespace oversight
