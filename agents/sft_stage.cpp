@@ -63,8 +63,7 @@ class SftStage : public Stage {
       const std::vector<int>* nonzero = nullptr;
       const uint8_t* image = images_.Image(d, &nonzero);
       (void)image;
-      const bool held = Mix64(static_cast<uint64_t>(d.source_index) ^ 0x5f7a3c1d) % 1000 <
-                        static_cast<uint64_t>(o_.heldout_fraction * 1000);
+      const bool held = HeldOutImage(d.source_index, o_.heldout_fraction);
       for (size_t t = 0; t < d.reveals.size(); ++t) {
         if (!std::binary_search(nonzero->begin(), nonzero->end(), d.reveals[t]))
           throw DataError(ctx.store->path() + ": episode " + std::to_string(d.episode_id) +

@@ -81,21 +81,11 @@ class RewardModelStage : public Stage {
     const DebateRole side = o_.side == "honest" ? DebateRole::kHonest : DebateRole::kLiar;
     const int64_t source = ResolveExperimentRef(*ctx.store, o_.from_experiment,
                                                 ctx.experiment_id, where_ + ".from_experiment");
-    debates_ = ReadLoggedDebates(*ctx.store, source, o_.from_stage);
-    std::vector<DebatePair> train, heldout;
-    for (const DebatePair& p : DebatePairs(debates_, side, o_.max_pairs_per_group)) {
-      const bool held = Mix64(static_cast<uint64_t>(p.chosen->source_index) ^ 0x5f7a3c1d) % 1000 <
-                        static_cast<uint64_t>(o_.heldout_fraction * 1000);
-      (held ? heldout : train).push_back(p);
-    }
-    if (train.empty())
-      throw ConfigError(where_ + ".from_stage: no preference pairs for the " + o_.side +
-                        " side in stage '" + o_.from_stage + "' of experiment " +
-                        std::to_string(source) + " (" + std::to_string(debates_.size()) +
-                        " debates; pairs need games of the same image, claims and order with "
-                        "different winners: play the stage with \"seeds\" > 1)");
-    std::cerr << "  " << train.size() << " preference pairs, " << heldout.size()
-              << " held out, from " << debates_.size() << " debates\n";
+    const PreferencePairs pairs =
+        ReadPreferencePairs(*ctx.store, source, o_.from_stage, side, o_.max_pairs_per_group,
+                            o_.heldout_fraction, where_, &debates_);
+    const std::vector<DebatePair>& train = pairs.train;
+    const std::vector<DebatePair>& heldout = pairs.heldout;
 
     torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
     DebateRewardNet net(o_.hidden);

@@ -1,5 +1,7 @@
 #include "protocols/debate_log.h"
 
+#include <iostream>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/config.h"
@@ -51,6 +53,30 @@ std::vector<DebatePair> DebatePairs(const std::vector<LoggedDebate>& debates, De
       }
     }
   }
+  return pairs;
+}
+
+bool HeldOutImage(int source_index, double fraction) {
+  return Mix64(static_cast<uint64_t>(source_index) ^ 0x5f7a3c1d) % 1000 <
+         static_cast<uint64_t>(fraction * 1000);
+}
+
+PreferencePairs ReadPreferencePairs(Store& store, int64_t source, const std::string& stage,
+                                    DebateRole side, int max_per_group, double heldout_fraction,
+                                    const std::string& where, std::vector<LoggedDebate>* debates) {
+  *debates = ReadLoggedDebates(store, source, stage);
+  PreferencePairs pairs;
+  for (const DebatePair& p : DebatePairs(*debates, side, max_per_group))
+    (HeldOutImage(p.chosen->source_index, heldout_fraction) ? pairs.heldout : pairs.train)
+        .push_back(p);
+  if (pairs.train.empty())
+    throw ConfigError(where + ".from_stage: no preference pairs for the " + DebateRoleName(side) +
+                      " side in stage '" + stage + "' of experiment " + std::to_string(source) +
+                      " (" + std::to_string(debates->size()) +
+                      " debates; pairs need games of the same image, claims and order with "
+                      "different winners: play the stage with \"seeds\" > 1)");
+  std::cerr << "  " << pairs.train.size() << " preference pairs, " << pairs.heldout.size()
+            << " held out, from " << debates->size() << " debates\n";
   return pairs;
 }
 

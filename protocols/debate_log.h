@@ -48,6 +48,21 @@ struct DebatePair {
 std::vector<DebatePair> DebatePairs(const std::vector<LoggedDebate>& debates, DebateRole side,
                                     int max_per_group);
 
+// Whether image `source_index` is held out from training (a fixed hash:
+// about `fraction` of the images, the same for every trainer).
+bool HeldOutImage(int source_index, double fraction);
+
+// The preference pairs of a trainer (DPO, reward models): `side`'s pairs of
+// the debates of `stage` in experiment `source`, read into `debates` (which
+// must outlive them), split by HeldOutImage(). ConfigError naming `where`
+// (".from_stage") when there is no training pair.
+struct PreferencePairs {
+  std::vector<DebatePair> train, heldout;
+};
+PreferencePairs ReadPreferencePairs(Store& store, int64_t source, const std::string& stage,
+                                    DebateRole side, int max_per_group, double heldout_fraction,
+                                    const std::string& where, std::vector<LoggedDebate>* debates);
+
 // The images of logged debates, each dataset loaded once (by task and
 // split, from the default data location).
 class LoggedDebateImages {
