@@ -103,11 +103,7 @@ class DpoStage : public Stage {
                 {"heldout_loss", loss / total},
                 {"heldout_margin", margin / total}};
       };
-      loop.note = [](const TrainingLoop::Figures& f) {
-        char note[64];
-        std::snprintf(note, sizeof note, "held-out pairs ordered %.1f%%", f[0].second * 100);
-        return std::string(note);
-      };
+      loop.note = "held-out pairs ordered";
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     SavePolicyArtifact(ctx, net, o_.artifact, step);

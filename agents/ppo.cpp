@@ -65,7 +65,7 @@ PpoStats PpoTrainer::Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_g
   policy_->eval();
   for (bool more = true; more;) {
     more = false;
-    std::vector<size_t> mine;
+    std::vector<size_t> mine, theirs;  // the games each side moves in this round
     std::vector<const DebatePosition*> ptrs;
     for (size_t g = 0; g < games.size(); ++g) {
       if (pos[g].Terminal()) continue;
@@ -73,6 +73,8 @@ PpoStats PpoTrainer::Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_g
       if (pos[g].ToMove() == trained_) {
         mine.push_back(g);
         ptrs.push_back(&pos[g]);
+      } else {
+        theirs.push_back(g);
       }
     }
     if (!mine.empty()) {
@@ -103,11 +105,7 @@ PpoStats PpoTrainer::Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_g
       policy_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    for (size_t g = 0; g < games.size(); ++g) {
-      if (pos[g].Terminal() || pos[g].ToMove() == trained_) continue;
-      if (std::find(mine.begin(), mine.end(), g) != mine.end()) continue;  // moved this round
-      pos[g].revealed.push_back(opponent_.ChooseMove(pos[g], judge_, rng));
-    }
+    for (size_t g : theirs) pos[g].revealed.push_back(opponent_.ChooseMove(pos[g], judge_, rng));
   }
 
   // Rewards: the judge's verdict at the end, a KL penalty at every move.

@@ -112,11 +112,7 @@ class SftStage : public Stage {
                 {"heldout_nll", h.nll},
                 {"heldout_value_mse", h.value_mse}};
       };
-      loop.note = [](const TrainingLoop::Figures& f) {
-        char note[64];
-        std::snprintf(note, sizeof note, "held-out %.1f%% of moves", f[0].second * 100);
-        return std::string(note);
-      };
+      loop.note = "held-out moves predicted";
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     SavePolicyArtifact(ctx, net, o_.artifact, step);

@@ -154,7 +154,11 @@ int64_t RunTrainingLoop(StageContext& ctx, const TrainingLoop& loop, int64_t ste
     if (loop.evaluate && (step % loop.eval_every == 0 || last)) {
       const TrainingLoop::Figures held = loop.evaluate(step);
       for (const auto& [name, value] : held) metrics.push_back({name, step, value});
-      if (!held.empty() && loop.note) progress.SetNote(loop.note(held));
+      if (!held.empty()) {
+        char note[96];
+        std::snprintf(note, sizeof note, "%s %.1f%%", loop.note.c_str(), held[0].second * 100);
+        progress.SetNote(note);
+      }
       // Evaluation is not training time: the next rate starts after it.
       t_interval = std::chrono::steady_clock::now();
       interval_start = step;

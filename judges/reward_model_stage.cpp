@@ -114,11 +114,7 @@ class RewardModelStage : public Stage {
                 {"heldout_loss", h.loss.item<double>()},
                 {"heldout_margin", h.mean_margin}};
       };
-      loop.note = [](const TrainingLoop::Figures& f) {
-        char note[64];
-        std::snprintf(note, sizeof note, "held-out pairs ordered %.1f%%", f[0].second * 100);
-        return std::string(note);
-      };
+      loop.note = "held-out pairs ordered";
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     torch::serialize::OutputArchive archive;

@@ -104,11 +104,6 @@ class TrainJudgeStage : public Stage {
     loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
       return {{"heldout_accuracy", evaluate()}};
     };
-    loop.note = [](const TrainingLoop::Figures& f) {
-      char note[64];
-      std::snprintf(note, sizeof note, "held-out %.1f%%", f[0].second * 100);
-      return std::string(note);
-    };
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
 
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
