@@ -255,13 +255,13 @@ TEST_CASE("Judging a live debate in the GUI logs the person's verdict", "[gui]")
   std::filesystem::copy_file(testing::TinyJudgeDb(), db);
   const std::string judge = testing::QueryOne(
       db, "SELECT path FROM artifacts WHERE kind = 'judge' AND name = 'tiny_judge_k6'");
-  // Waits (on the window title) for the verdict controls, clicks, waits for
-  // the verdict to be logged, then closes the GUI.
+  // Waits (on the window title) for the verdict controls, clicks an answer
+  // and submit until the verdict is logged, then closes the GUI.
   const std::string script =
       std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db + "' --panel live --live-judge '" +
       judge + "' --live-start --live-step-ms 50 --seconds 120 & gui=$!; " +
-      testing::XWaitForTitle("awaiting verdict", 60) + "sleep 0.3; " + testing::XClick(18, 583) +
-      "sleep 0.5; " + testing::XClick(118, 662) + testing::XWaitForTitle("verdict logged 1", 60) +
+      testing::XWaitForTitle("awaiting verdict", 60) +
+      testing::XClicksUntilTitle({{18, 583}, {118, 662}}, "verdict logged 1", 60) +
       "kill $gui; wait $gui; true";
   const auto r = testing::RunUnderXvfb(script);
   INFO(r.err);

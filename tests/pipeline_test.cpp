@@ -395,8 +395,8 @@ TEST_CASE("A person judges a live experiment's debate through the GUI queue", "[
   const std::string script =
       std::string("'") + OVERSIGHT_GUI_BIN + "' --db '" + db +
       "' --panel queue --seconds 120 & gui=$!; " + XWaitForTitle("Oversight Lab", 5) +
-      XClickUntilTitle(118, 85, "item ", 120) + "sleep 0.3; " + XClick(119, 466) + "sleep 0.5; " +
-      XClick(118, 545) + XWaitForTitle("answered 1", 60) + "kill $gui; wait $gui; true";
+      XClickUntilTitle(118, 85, "item ", 120) +
+      XClicksUntilTitle({{119, 466}, {118, 545}}, "answered 1", 60) + "kill $gui; wait $gui; true";
   const CommandResult gui = RunUnderXvfb(script);
   INFO(gui.err);
   CHECK(gui.status == 0);

@@ -64,8 +64,17 @@ std::string XClick(int x, int y) {
 }
 
 std::string XClickUntilTitle(int x, int y, const std::string& title, int tries) {
-  return "for i in $(seq " + std::to_string(tries) + "); do " + XClick(x, y) +
-         "sleep 0.5; xdotool search --name " + Quote(title) + " >/dev/null 2>&1 && break; done; ";
+  return XClicksUntilTitle({{x, y}}, title, tries);
+}
+
+std::string XClicksUntilTitle(const std::vector<std::pair<int, int>>& points,
+                              const std::string& title, int tries) {
+  std::string clicks;
+  for (const auto& [x, y] : points) clicks += XClick(x, y) + "sleep 0.5; ";
+  // After each round, up to 2 s for the title before clicking again.
+  return "for i in $(seq " + std::to_string(tries) + "); do " + clicks +
+         "for j in $(seq 20); do xdotool search --name " + Quote(title) +
+         " >/dev/null 2>&1 && break 2; sleep 0.1; done; done; ";
 }
 
 CommandResult RunCommand(const std::string& prefix, const std::string& program,

@@ -41,9 +41,15 @@ CommandResult RunUnderXvfb(const std::string& script);
 std::string XWaitForTitle(const std::string& title, int seconds);
 // Clicks at (x, y).
 std::string XClick(int x, int y);
-// Clicks at (x, y) every half second, up to `tries` times, until a window
-// title matches `title` (a click the GUI was not ready for is repeated).
+// Clicks at (x, y) until a window title matches `title`, up to `tries`
+// times, waiting up to 2 s for the title after each click (a click the GUI
+// was not ready for is repeated).
 std::string XClickUntilTitle(int x, int y, const std::string& title, int tries);
+// The same for a sequence of clicks (say, pick an option then submit), half a
+// second apart: the whole sequence is repeated until the title matches. Under
+// load a frame can come late and swallow a click.
+std::string XClicksUntilTitle(const std::vector<std::pair<int, int>>& points,
+                              const std::string& title, int tries);
 
 // Single-column query result of `sql` on `db` as strings (NULL -> "NULL").
 std::vector<std::string> QueryColumn(const std::string& db, const std::string& sql);
