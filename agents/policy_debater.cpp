@@ -8,6 +8,7 @@
 
 #include "agents/policy.h"
 #include "agents/policy_net.h"
+#include "engine/torch_util.h"
 #include "engine/config.h"
 #include "engine/util.h"
 
@@ -50,16 +51,8 @@ class PolicyDebater : public PixelDebater {
 
 std::string FindPolicyArtifact(StageContext& ctx, const std::string& name,
                                const std::string& where) {
-  const auto artifact = ctx.store->FindArtifact("policy", name, ctx.experiment_id);
-  if (!artifact)
-    throw ConfigError(where + ": no policy named '" + name + "' in " + ctx.store->path() +
-                      "; train one first with an sft stage whose \"artifact\" is '" + name + "'");
-  if (!std::filesystem::exists(artifact->path))
-    throw DataError(artifact->path + ": checkpoint file of policy '" + name + "' is missing");
-  if (Sha256File(artifact->path) != artifact->sha256)
-    throw DataError(artifact->path + ": checkpoint of policy '" + name +
-                    "' does not match its recorded SHA-256 (file changed or corrupt)");
-  return artifact->path;
+  return FindArtifactFile(ctx, "policy", name, where,
+                          "train one first with an sft stage whose \"artifact\" is '" + name + "'");
 }
 
 int SampleMove(const torch::Tensor& logits, const torch::Tensor& legal, bool greedy,

@@ -1,6 +1,8 @@
 #include "agents/ppo.h"
 
 #include <chrono>
+#include <numeric>
+#include <stdexcept>
 
 #include "agents/policy.h"
 
@@ -129,13 +131,21 @@ PpoStats PpoTrainer::Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_g
     final_rewards.push_back(f.reward);
     if (gold_) gold_sum += FinalReward(games[g].game, gold[g], trained_, o_.margin_reward).reward;
   }
+  if (reward_model_) {
+    // The learned reward is the proxy; the judge's own reward is the gold.
+    if (!gold_) gold_sum = std::accumulate(final_rewards.begin(), final_rewards.end(), 0.0);
+    final_rewards = reward_model_(pos);
+    if (final_rewards.size() != games.size())
+      throw std::logic_error("PPO reward model: " + std::to_string(final_rewards.size()) +
+                             " rewards for " + std::to_string(games.size()) + " games");
+  }
   s.win_rate = wins / n_games;
-  double proxy = 0;
-  for (double r : final_rewards) proxy += r;
-  s.proxy_reward = proxy / n_games;
-  if (gold_) s.gold_reward = gold_sum / n_games;
+  s.proxy_reward = std::accumulate(final_rewards.begin(), final_rewards.end(), 0.0) / n_games;
+  if (gold_ || reward_model_) s.gold_reward = gold_sum / n_games;
   s.kl_ref = kl_steps.sum().item<double>() / n_games;
-  if (o_.normalize_rewards) reward_moments_.Update(torch::tensor(final_rewards, torch::kFloat64));
+  if (o_.normalize_rewards || o_.center_rewards)
+    reward_moments_.Update(torch::tensor(final_rewards, torch::kFloat64));
+  const double shift = o_.center_rewards ? reward_moments_.mean() : 0.0;
   const double scale = o_.normalize_rewards && reward_moments_.std() > 0
                            ? 1.0 / reward_moments_.std()
                            : 1.0;
@@ -147,7 +157,7 @@ PpoStats PpoTrainer::Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_g
     if (idx.empty()) continue;
     const torch::Tensor at = torch::tensor(idx);
     torch::Tensor r = -kl_.beta() * kl_steps.index_select(0, at);
-    r[static_cast<int64_t>(idx.size()) - 1] += final_rewards[g] * scale;
+    r[static_cast<int64_t>(idx.size()) - 1] += (final_rewards[g] - shift) * scale;
     const GaeResult gae = Gae(r, values_t.index_select(0, at), o_.gamma, o_.lambda, 0.0);
     advantages.index_copy_(0, at, gae.advantages.to(torch::kFloat32));
     returns.index_copy_(0, at, gae.returns.to(torch::kFloat32));

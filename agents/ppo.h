@@ -34,6 +34,10 @@ struct PpoOptions {
   double max_grad_norm = 0.5;  // <= 0 off (SB3 0.5; TRL max_grad_norm None)
   bool whiten_advantages = true;   // (both: yes)
   bool normalize_rewards = false;  // divide rewards by their running std (TRL use_score_scaling false)
+  // Subtract the running mean of rewards first (TRL use_score_norm false). A
+  // learned reward model's scores sit far from 0; uncentered, the value
+  // loss of the offset dominates the clipped gradient of the shared trunk.
+  bool center_rewards = false;
   double kl_coef = 0.05;       // initial beta (TRL init_kl_coef 0.2)
   // Adaptive beta when > 0: the target KL to the reference per game, summed
   // over the trained player's moves (TRL adap_kl_ctrl true, target 6 per
@@ -59,8 +63,8 @@ struct PpoStats {
   int64_t moves = 0;           // the trained player's
   double moves_per_s = 0;      // the trained player's moves while playing (policy forwards)
   double win_rate = 0;         // the trained side's, under the judge
-  double proxy_reward = 0;     // mean final reward from the judge
-  std::optional<double> gold_reward;  // the same under the gold judge
+  double proxy_reward = 0;     // mean final reward optimized (the judge's or the reward model's)
+  std::optional<double> gold_reward;  // the same under the gold judge (or the judge, with a reward model)
   double kl_ref = 0;           // mean per-game KL to the reference (the estimator's)
   double beta = 0;             // the KL coefficient used for this batch
   double policy_loss = 0, value_loss = 0, entropy = 0;
@@ -81,6 +85,12 @@ class PpoTrainer {
   // policy once. Deterministic given `rng`'s state.
   PpoStats Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_game);
 
+  // Final rewards of the trained side from a learned reward model instead of
+  // the judge (one per finished game, in order). The judge still decides
+  // win_rate, and its reward (or the gold judge's) becomes gold_reward.
+  using RewardModel = std::function<std::vector<double>(const std::vector<DebatePosition>&)>;
+  void SetRewardModel(RewardModel reward_model) { reward_model_ = std::move(reward_model); }
+
   torch::optim::Adam& optimizer() { return adam_; }
   AdaptiveKlController& kl() { return kl_; }
   RunningMoments& reward_moments() { return reward_moments_; }
@@ -97,6 +107,7 @@ class PpoTrainer {
   torch::optim::Adam adam_;
   AdaptiveKlController kl_;
   RunningMoments reward_moments_;
+  RewardModel reward_model_;
 };
 
 }  // namespace oversight

@@ -12,7 +12,10 @@
 // beside TRL's and Stable-Baselines3's): task, judge, gold_judge (optional:
 // logs gold_reward), opponent, train_role, init, hidden, pixels, precommit,
 // first, updates, eval_every, eval_images, eval_task, checkpoint_every,
-// intra_op_threads, artifact.
+// intra_op_threads, artifact, reward_model (optional: a train_rm artifact for
+// the trained side; its score of each finished game is the reward instead of
+// the judge's, and the judge's reward is logged as gold_reward: RLHF's
+// reward model + PPO, with the judge as the gold standard).
 //
 // Determinism and resume: update u's games and minibatch order come from a
 // seed derived from (experiment seed, stage, u); a checkpoint (policy, Adam,
@@ -35,6 +38,7 @@
 #include "engine/progress.h"
 #include "engine/sql_stmt.h"
 #include "engine/torch_util.h"
+#include "judges/debate_reward_model.h"
 #include "protocols/protocols.h"
 
 namespace oversight {
@@ -54,6 +58,7 @@ struct PpoStageOptions {
   int64_t checkpoint_every = 10;
   int intra_op_threads = 2;
   std::string artifact;             // the trained policy's name
+  std::string reward_model;         // a train_rm artifact to optimize instead of the judge
 };
 
 class PpoStage : public Stage {
@@ -122,6 +127,7 @@ class PpoStage : public Stage {
         o_.train_role == "liar" ? DebateRole::kLiar : DebateRole::kHonest;
     PpoTrainer ppo(o_.ppo, network(), network(), trained, *opponent_, *sparse_judge_,
                    sparse_gold_, device);
+    if (!o_.reward_model.empty()) SetRewardModel(ctx, ppo);
     TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
     std::map<std::string, double> numbers{{"beta", 0}, {"moments_n", 0}, {"moments_mean", 0},
                                           {"moments_m2", 0}};
@@ -237,6 +243,29 @@ class PpoStage : public Stage {
   }
 
   PpoStageOptions o_;
+  // The learned reward: the reward model's score of each finished game.
+  void SetRewardModel(StageContext& ctx, PpoTrainer& ppo) {
+    const torch::Device device(ctx.device);
+    std::string side;
+    DebateRewardNet rm = LoadRewardModel(
+        FindArtifactFile(ctx, kRewardModelArtifact, o_.reward_model, where_ + ".reward_model",
+                         "train one first with a train_rm stage whose \"artifact\" is '" +
+                             o_.reward_model + "'"),
+        device, &side);
+    if (side != o_.train_role)
+      throw ConfigError(where_ + ".reward_model: '" + o_.reward_model + "' scores the " + side +
+                        " side; this stage trains the " + o_.train_role + " side");
+    for (auto& p : rm->parameters()) p.set_requires_grad(false);
+    ppo.SetRewardModel([rm, device](const std::vector<DebatePosition>& finals) mutable {
+      torch::NoGradGuard no_grad;
+      std::vector<RewardModelInput> in;
+      in.reserve(finals.size());
+      for (const DebatePosition& p : finals) in.push_back({p.game, p.image, &p.revealed});
+      const torch::Tensor r = DebateRewards(rm, in, device).to(torch::kCPU, torch::kFloat64).contiguous();
+      return std::vector<double>(r.data_ptr<double>(), r.data_ptr<double>() + r.numel());
+    });
+  }
+
   std::string where_;
   std::unique_ptr<Task> task_;
   ImageTask* image_task_ = nullptr;
@@ -266,6 +295,7 @@ void RegisterPpoStage(Registries& registries) {
     p.max_grad_norm = node.Number("max_grad_norm", p.max_grad_norm, 0.0, 1e6);
     p.whiten_advantages = node.Bool("whiten_advantages", p.whiten_advantages);
     p.normalize_rewards = node.Bool("normalize_rewards", p.normalize_rewards);
+    p.center_rewards = node.Bool("center_rewards", p.center_rewards);
     p.kl_coef = node.Number("kl_coef", p.kl_coef, 0.0, 1e3);
     p.kl_target = node.Number("kl_target", p.kl_target, 0.0, 1e6);
     p.kl_horizon = node.Number("kl_horizon", p.kl_horizon, 1.0, 1e12);
@@ -285,6 +315,7 @@ void RegisterPpoStage(Registries& registries) {
     o.checkpoint_every = node.Int("checkpoint_every", o.checkpoint_every, 1, 100000000);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     o.artifact = node.RequireString("artifact");
+    o.reward_model = node.String("reward_model", o.reward_model);
     return std::make_unique<PpoStage>(o, node, reg);
   });
 }

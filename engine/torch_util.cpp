@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "engine/config.h"
@@ -38,6 +39,20 @@ void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::stri
   archive.save_to(tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     throw std::runtime_error(path + ": cannot rename checkpoint into place");
+}
+
+std::string FindArtifactFile(StageContext& ctx, const std::string& kind, const std::string& name,
+                             const std::string& where, const std::string& how_to_make) {
+  const auto artifact = ctx.store->FindArtifact(kind, name, ctx.experiment_id);
+  if (!artifact)
+    throw ConfigError(where + ": no " + kind + " named '" + name + "' in " + ctx.store->path() +
+                      "; " + how_to_make);
+  if (!std::filesystem::exists(artifact->path))
+    throw DataError(artifact->path + ": file of " + kind + " '" + name + "' is missing");
+  if (Sha256File(artifact->path) != artifact->sha256)
+    throw DataError(artifact->path + ": file of " + kind + " '" + name +
+                    "' does not match its recorded SHA-256 (file changed or corrupt)");
+  return artifact->path;
 }
 
 void RecordArtifact(StageContext& ctx, const std::string& kind, const std::string& name,

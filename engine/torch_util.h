@@ -44,6 +44,14 @@ void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const std::stri
 void RecordArtifact(StageContext& ctx, const std::string& kind, const std::string& name,
                     const std::string& path, int64_t step);
 
+// The file of artifact (kind, name) as this experiment sees it (its own, else
+// the latest in the database), checked against its recorded SHA-256. Throws
+// ConfigError naming `where` when there is none ("; " + `how_to_make` is
+// appended, e.g. "train one first with a train_rm stage whose \"artifact\" is
+// 'rm'"), DataError when the file is missing or changed.
+std::string FindArtifactFile(StageContext& ctx, const std::string& kind, const std::string& name,
+                             const std::string& where, const std::string& how_to_make);
+
 // A trainer's resumable state, kept as artifact ("checkpoint", NAME) of the
 // experiment: the model's parameters and buffers, the optimizer's state, the
 // step and any named numbers the trainer needs to continue exactly (e.g. an

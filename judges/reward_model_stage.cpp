@@ -4,7 +4,7 @@
 // in the other (protocols/debate_log.h, DebatePairs); the winner's
 // transcript is preferred. The model sees what the judge saw (the revealed
 // pixels and their values, who revealed each, both claims) and outputs one
-// reward for `side`. Loss: -log sigmoid(r_w - r_l - margin) + center_coef *
+// reward for `side` (judges/debate_reward_model.h). Loss: -log sigmoid(r_w - r_l - margin) + center_coef *
 // (r_w + r_l)^2 (judges/reward_losses.h). Pairs are split into train and
 // held-out by a hash of the image.
 //
@@ -22,37 +22,13 @@
 
 #include "engine/config.h"
 #include "engine/torch_util.h"
+#include "judges/debate_reward_model.h"
 #include "judges/judges.h"
 #include "judges/reward_losses.h"
 #include "protocols/debate_log.h"
 
 namespace oversight {
 namespace {
-
-// Planes [B, 4, 28, 28]: revealed mask, revealed values, revealed by the
-// honest player, by the liar; vector [B, 20]: the honest and the liar claim.
-class DebateRewardNetImpl : public torch::nn::Module {
- public:
-  explicit DebateRewardNetImpl(int hidden) {
-    namespace nn = torch::nn;
-    conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(4, hidden, 5).padding(2)));
-    conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(hidden, hidden, 3).padding(1)));
-    claims_ = register_module("claims", nn::Linear(2 * kNumClasses, hidden));
-    fc1_ = register_module("fc1", nn::Linear(2 * hidden + 2 * kNumClasses, 64));
-    fc2_ = register_module("fc2", nn::Linear(64, 1));
-  }
-  torch::Tensor forward(const torch::Tensor& planes, const torch::Tensor& claims) {
-    torch::Tensor x = torch::relu(conv1_(planes) + claims_(claims).unsqueeze(-1).unsqueeze(-1));
-    x = torch::relu(conv2_(x));
-    const torch::Tensor pooled = torch::cat({x.mean({2, 3}), x.amax({2, 3}), claims}, 1);
-    return fc2_(torch::relu(fc1_(pooled))).squeeze(1);
-  }
-
- private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::Linear claims_{nullptr}, fc1_{nullptr}, fc2_{nullptr};
-};
-TORCH_MODULE(DebateRewardNet);
 
 struct RewardModelOptions {
   std::string from_experiment;  // "" = this experiment; an id or a name
@@ -117,13 +93,9 @@ class RewardModelStage : public Stage {
       loop.note = "held-out pairs ordered";
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
-    torch::serialize::OutputArchive archive;
-    net->save(archive);
-    archive.write("meta.hidden", torch::tensor(static_cast<int64_t>(o_.hidden)));
-    archive.write("meta.side", c10::IValue(o_.side));
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
-    SaveArchiveAtomic(archive, path);
-    RecordArtifact(ctx, "reward_model", o_.artifact, path, step);
+    SaveRewardModel(net, o_.side, path);
+    RecordArtifact(ctx, kRewardModelArtifact, o_.artifact, path, step);
     std::cerr << "  reward model '" << o_.artifact << "'\n";
   }
 
@@ -131,26 +103,10 @@ class RewardModelStage : public Stage {
   // The rewards of the final transcripts of `games`.
   torch::Tensor Rewards(DebateRewardNet& net, const std::vector<const LoggedDebate*>& games,
                         const torch::Device& device) {
-    const int64_t b = static_cast<int64_t>(games.size());
-    torch::Tensor planes = torch::zeros({b, 4, kImagePixels});
-    torch::Tensor claims = torch::zeros({b, 2 * kNumClasses});
-    auto pl = planes.accessor<float, 3>();
-    auto cl = claims.accessor<float, 2>();
-    for (int64_t i = 0; i < b; ++i) {
-      const LoggedDebate& d = *games[static_cast<size_t>(i)];
-      const uint8_t* image = images_.Image(d, nullptr);
-      for (size_t t = 0; t < d.reveals.size(); ++t) {
-        const int p = d.reveals[t];
-        pl[i][0][p] = 1.0f;
-        pl[i][1][p] = image[p] / 255.0f;
-        pl[i][d.movers[t] == DebateRole::kHonest ? 2 : 3][p] = 1.0f;
-      }
-      if (d.game.precommit) {
-        cl[i][d.game.truth] = 1.0f;
-        cl[i][kNumClasses + d.game.lie] = 1.0f;
-      }
-    }
-    return net->forward(planes.view({b, 4, kImageSide, kImageSide}).to(device), claims.to(device));
+    std::vector<RewardModelInput> in;
+    in.reserve(games.size());
+    for (const LoggedDebate* d : games) in.push_back({&d->game, images_.Image(*d, nullptr), &d->reveals});
+    return DebateRewards(net, in, device);
   }
 
   BradleyTerryResult Loss(DebateRewardNet& net, const std::vector<DebatePair>& pairs,

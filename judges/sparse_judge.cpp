@@ -49,19 +49,10 @@ class SparseJudgeImpl : public SparseImageJudge {
   JudgeKind kind() const override { return JudgeKind::kModel; }
 
   void Open(StageContext& ctx) override {
-    auto artifact = ctx.store->FindArtifact("judge", options_.checkpoint, ctx.experiment_id);
-    if (!artifact)
-      throw ConfigError(where_ + ".checkpoint: no judge named '" + options_.checkpoint +
-                        "' in " + ctx.store->path() +
-                        "; train one first with a train_judge stage whose \"artifact\" is '" +
-                        options_.checkpoint + "'");
-    if (!std::filesystem::exists(artifact->path))
-      throw DataError(artifact->path + ": checkpoint file of judge '" + options_.checkpoint +
-                      "' is missing");
-    if (Sha256File(artifact->path) != artifact->sha256)
-      throw DataError(artifact->path + ": checkpoint of judge '" + options_.checkpoint +
-                      "' does not match its recorded SHA-256 (file changed or corrupt)");
-    LoadFile(artifact->path, ctx.device);
+    LoadFile(FindArtifactFile(ctx, "judge", options_.checkpoint, where_ + ".checkpoint",
+                              "train one first with a train_judge stage whose \"artifact\" is '" +
+                                  options_.checkpoint + "'"),
+             ctx.device);
   }
 
   // Loads the checkpoint file at `path` onto `device` (Open() after its checks;

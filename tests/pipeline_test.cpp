@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -667,25 +669,30 @@ TEST_CASE("PPO config errors name the key before anything runs", "[pipeline][tra
 }
 
 // A reward model learns a planted preference (issue 5): in every logged pair
-// the game the honest side won revealed pixels of the image's top half, the
-// one it lost pixels of the bottom half; the Bradley-Terry model trained on
-// the pairs orders held-out pairs (other images) by that rule.
-TEST_CASE("A Bradley-Terry reward model learns a planted preference from logged pairs", "[pipeline][training]") {
+// the game the honest side won revealed the image's brightest pixels (the
+// cores of the strokes), the one it lost dim ones (their edges); the
+// Bradley-Terry model trained on the pairs orders held-out pairs (other
+// images) by that rule. PPO against the reward model then teaches an honest
+// policy to reveal bright pixels.
+TEST_CASE("A Bradley-Terry reward model learns a planted preference, and PPO optimizes it", "[pipeline][training]") {
   TempDir dir("rm");
   const std::string db = dir / "runs.db";
+  fs::copy_file(TinyJudgeDb(), db);
   {
     auto store = Store::Open(db);
     const int64_t exp = store->CreateExperiment("planted", "{}", 1, "test");
     const ImageDataset data = LoadImageDataset("mnist", "test");
     std::vector<EpisodeRecord> episodes;
     for (size_t i = 0; i < 80; ++i) {
-      std::vector<int> top, bottom;
-      for (int p = 0; p < kImagePixels; ++p)
-        if (data.image(i)[p] != 0) (p < kImagePixels / 2 ? top : bottom).push_back(p);
-      if (top.size() < 10 || bottom.size() < 10) continue;
+      std::vector<int> bright, dim;
+      for (int p = 0; p < kImagePixels; ++p) {
+        if (data.image(i)[p] >= 250) bright.push_back(p);
+        if (data.image(i)[p] != 0 && data.image(i)[p] < 128) dim.push_back(p);
+      }
+      if (bright.size() < 18 || dim.size() < 18) continue;
       for (int seed = 0; seed < 4; ++seed) {
         const bool won = seed % 2 == 0;  // two wins and two losses per image: 4 pairs
-        const std::vector<int>& from = won ? top : bottom;
+        const std::vector<int>& from = won ? bright : dim;
         EpisodeRecord rec;
         rec.experiment_id = exp;
         rec.stage = "debate";
@@ -728,6 +735,67 @@ TEST_CASE("A Bradley-Terry reward model learns a planted preference from logged 
   CHECK(metric("heldout_margin", 150) > 0.5);
   CHECK(metric("loss", 150) < metric("loss", 25));
   CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'reward_model' AND name = 'tiny_rm'") == "1");
+
+  // PPO on the reward model: the learned reward rises, the judge's reward is
+  // logged beside it as the gold, and the honest player reveals brighter
+  // pixels in the evaluation debates.
+  auto ppo_metric = [&](const std::string& name, const std::string& steps) {
+    return std::stod(QueryOne(db, "SELECT avg(value) FROM metrics WHERE stage = 'honest_rm_ppo' AND name = '" +
+                                      name + "' AND step IN (" + steps + ")"));
+  };
+  CHECK(ppo_metric("proxy_reward", "13, 14, 15") > ppo_metric("proxy_reward", "1, 2, 3") + 0.5);
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'honest_rm_ppo' AND name = 'gold_reward'") == "15");
+  const ImageDataset test_images = LoadImageDataset("mnist", "test");
+  auto bright_share = [&](const std::string& stage) {
+    const std::string rows = QueryOne(
+        db, "SELECT group_concat(substr(e.instance, 6, instr(e.instance, '#') - 6) || ':' || "
+            "json_extract(t.action, '$.pixel'), ' ') FROM turns t JOIN episodes e ON e.id = t.episode_id "
+            "WHERE e.stage = '" + stage + "' AND t.role = 'honest' AND json_extract(t.action, '$.pixel') IS NOT NULL");
+    std::istringstream in(rows);
+    std::string item;
+    int bright = 0, all = 0;
+    while (in >> item) {
+      const int source = std::stoi(item.substr(0, item.find(':')));
+      const int pixel = std::stoi(item.substr(item.find(':') + 1));
+      for (size_t i = 0; i < test_images.size(); ++i)
+        if (test_images.source_index[i] == source) bright += test_images.image(i)[pixel] >= 250;
+      ++all;
+    }
+    REQUIRE(all == 180 * 3);  // 10 images x 18 games, 3 honest reveals each
+    return static_cast<double>(bright) / all;
+  };
+  const double before = bright_share("honest_rm_ppo@0000"), after = bright_share("honest_rm_ppo@0015");
+  INFO("share of bright pixels among the honest reveals: " << before << " -> " << after);
+  CHECK(after > before + 0.2);
+
+  // Bad input, on a run of the PPO stage alone (it finds the reward model
+  // trained above): a reward model of the other side, one that does not
+  // exist, and a changed file.
+  const nlohmann::json config = nlohmann::json::parse(ReadFile(ConfigPath("tiny_rm.json")));
+  auto ppo_alone = [&](const std::string& key, const std::string& value) {
+    nlohmann::json stage = config["stages"][1];
+    stage["updates"] = 1;
+    stage[key] = value;
+    return RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db, "--set",
+                         "stages=" + nlohmann::json::array({stage}).dump()});
+  };
+  const CommandResult liar = ppo_alone("train_role", "liar");
+  CHECK(liar.status == 2);
+  CHECK_THAT(liar.err, Catch::Contains("stages[0].reward_model") &&
+                           Catch::Contains("'tiny_rm' scores the honest side"));
+  const CommandResult missing = ppo_alone("reward_model", "no_such_rm");
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.err, Catch::Contains("stages[0].reward_model") &&
+                              Catch::Contains("no reward_model named 'no_such_rm'"));
+  {
+    std::ofstream rm(QueryOne(db, "SELECT path FROM artifacts WHERE kind = 'reward_model' AND name = 'tiny_rm'"),
+                     std::ios::app | std::ios::binary);
+    rm << "x";
+  }
+  const CommandResult changed = ppo_alone("reward_model", "tiny_rm");
+  CHECK(changed.status == 2);
+  CHECK_THAT(changed.err, Catch::Contains("tiny_rm.pt") && Catch::Contains("recorded SHA-256"));
+
   // Without pairs (one game per image, claims and order) it is a config error.
   const CommandResult none = RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db, "--set",
                                            "stages[0].from_stage=\"rm\""});
