@@ -3,10 +3,12 @@
 // "ppo", "dpo").
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "engine/interfaces.h"
 #include "engine/rng.h"
+#include "protocols/debate.h"
 
 namespace at {
 class Tensor;
@@ -22,6 +24,12 @@ void RegisterPolicyAgents(Registries& registries);
 // when there is none, DataError when the file is missing or changed.
 std::string FindPolicyArtifact(StageContext& ctx, const std::string& name,
                                const std::string& where);
+
+// The policy debater of the file at `path` (a policy artifact's file), for
+// tools and benchmarks; configs load policies by artifact name instead.
+// Throws DataError naming `path` when it cannot be read.
+std::unique_ptr<PixelDebater> LoadPolicyDebaterFile(const std::string& path,
+                                                    const std::string& device, bool greedy);
 
 // A move from pixel `logits` [784] over the `legal` ones [784, bool]:
 // sampled at `temperature` with `rng`, or the argmax when `greedy`.

@@ -29,7 +29,13 @@ class PolicyDebater : public PixelDebater {
 
   void Open(StageContext& ctx) override {
     const std::string path = FindPolicyArtifact(ctx, o_.checkpoint, where_ + ".checkpoint");
-    net_ = LoadPolicy(path, torch::Device(ctx.device));
+    LoadFile(path, ctx.device);
+  }
+
+  // Loads the policy file at `path` (Open() after its checks; tools call it
+  // directly through LoadPolicyDebaterFile()).
+  void LoadFile(const std::string& path, const std::string& device) {
+    net_ = LoadPolicy(path, torch::Device(device));
   }
 
   int ChooseMove(const DebatePosition& pos, const SparseImageJudge&, Rng& rng) const override {
@@ -53,6 +59,16 @@ std::string FindPolicyArtifact(StageContext& ctx, const std::string& name,
                                const std::string& where) {
   return FindArtifactFile(ctx, "policy", name, where,
                           "train one first with an sft stage whose \"artifact\" is '" + name + "'");
+}
+
+std::unique_ptr<PixelDebater> LoadPolicyDebaterFile(const std::string& path,
+                                                    const std::string& device, bool greedy) {
+  PolicyDebaterOptions o;
+  o.checkpoint = std::filesystem::path(path).stem().string();
+  o.greedy = greedy;
+  auto debater = std::make_unique<PolicyDebater>(o, path);
+  debater->LoadFile(path, device);
+  return debater;
 }
 
 int SampleMove(const torch::Tensor& logits, const torch::Tensor& legal, bool greedy,

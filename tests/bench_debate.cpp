@@ -11,10 +11,14 @@
 //      separately, b. all games' batches merged by one coalescing evaluator
 //      (the judge's "coalesce" option: the route for a CUDA judge), c. as b
 //      with two batches at a time.
+//   7. with --policy FILE (a policy artifact, e.g. from debate_selfplay.json):
+//      the neural policy debater on both sides (one forward per move, sampled),
+//      the 9 lies of one order on --images images; moves/s against 4's.
 // Prints rollouts/s, judge evaluations/s, games per hour and ratios to 1.
 //
 //   bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] [--games 4]
-//                [--mcts-images 2] [--images 100] [--threads 2] [--only 123456]
+//                [--mcts-images 2] [--images 100] [--threads 2] [--only 1234567]
+//                [--policy POLICY.pt]
 // Games run on --threads workers, one image per worker at a time (as the
 // debate protocol plays them), so the figures are for the whole machine.
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/agents.h"
+#include "agents/policy.h"
 #include "engine/dataset.h"
 #include "engine/scheduler.h"
 #include "judges/judges.h"
@@ -138,8 +143,8 @@ Result Play(const PixelDebater& agent, const SparseImageJudge& base, const Image
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string judge_path;
+int Main(int argc, char** argv) {
+  std::string judge_path, policy_path;
   int pixels = 6, rollouts = 1000, games = 4, mcts_images = 2, images = 100, threads = 2;
   std::string only;  // variant numbers to run, e.g. "34" (profiling); all by default
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -152,6 +157,7 @@ int main(int argc, char** argv) {
     else if (a == "--mcts-images") mcts_images = std::atoi(argv[i + 1]);
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
     else if (a == "--only") only = argv[i + 1];
+    else if (a == "--policy") policy_path = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -160,7 +166,8 @@ int main(int argc, char** argv) {
   if (judge_path.empty()) {
     std::fprintf(stderr,
                  "usage: bench_debate --judge CHECKPOINT.pt [--pixels 6] [--rollouts 1000] "
-                 "[--games 4] [--mcts-images 2] [--images 100] [--threads 2] [--only 123456]\n");
+                 "[--games 4] [--mcts-images 2] [--images 100] [--threads 2] [--only 1234567] "
+                 "[--policy POLICY.pt]\n");
     return 2;
   }
   // The baselines use torch for every judge call, as the Python peers do.
@@ -188,13 +195,14 @@ int main(int argc, char** argv) {
        {{"name", "mcts"}, {"rollouts", rollouts}, {"evaluator", "session"}, {"cache", true}}, judge.get()},
   };
   auto wanted = [&](char n) { return only.empty() || only.find(n) != std::string::npos; };
-  double base_rate = 0;
+  double base_rate = 0, mcts_moves_s = 0;
   for (const Variant& v : variants) {
     if (!wanted(v.label[0])) continue;
     const auto agent = MakePixelDebater(v.options, "bench");
     const Result r = Play(*agent, *v.judge, data, nonzero, mcts_images, games, pixels, threads);
     const double rollouts_s = r.moves * static_cast<double>(rollouts) / r.seconds;
     if (base_rate == 0) base_rate = rollouts_s;
+    mcts_moves_s = r.moves / r.seconds;  // the last MCTS variant run: 4, the default
     std::printf("%-52s %9.0f rollouts/s %9.0f judge evals/s %7.1f games/h  x%.1f\n", v.label,
                 rollouts_s, r.evaluations / r.seconds, r.games / r.seconds * 3600,
                 rollouts_s / base_rate);
@@ -216,6 +224,16 @@ int main(int argc, char** argv) {
                   g.seconds / images, images, g.evaluations / g.seconds,
                   100.0 * g.honest_wins / g.games, greedy_base > 0 ? greedy_base / g.seconds : 0.0);
     }
+  }
+  if (wanted('7') && !policy_path.empty()) {
+    const auto policy = LoadPolicyDebaterFile(policy_path, "cpu", /*greedy=*/false);
+    const Result p = Play(*policy, *judge, data, nonzero, images, 9, pixels, threads);
+    const double moves_s = p.moves / p.seconds;
+    std::printf("7. policy debaters (%s), 9 lies, one order: %.0f moves/s, %.0f games/h, "
+                "honest wins %.1f%%", policy_path.c_str(), moves_s, p.games / p.seconds * 3600,
+                100.0 * p.honest_wins / p.games);
+    if (mcts_moves_s > 0) std::printf("  x%.0f the moves/s of mcts (%.1f)", moves_s / mcts_moves_s, mcts_moves_s);
+    std::printf("\n");
   }
   if (!wanted('6')) return 0;
   const int in_flight = mcts_images * games;
@@ -249,4 +267,13 @@ int main(int argc, char** argv) {
   std::printf("   (6: mcts, batches of 64 leaves, no cache, %d games in flight, one worker each)\n",
               in_flight);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {  // e.g. an unreadable checkpoint
+    std::fprintf(stderr, "bench_debate: %s\n", e.what());
+    return 2;
+  }
 }
