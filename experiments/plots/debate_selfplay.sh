@@ -58,6 +58,16 @@ per_image() {
         GROUP BY substr(instance, 1, instr(instance, ',') - 1))"
 }
 
+# "rate lo hi image_rate image_lo image_hi" of stage $3 of experiment $2 in
+# database $1 on the evaluation images ($images); nothing without episodes.
+rates() {
+  local game image
+  game="$(q "$1" "$(per_game "$2" "$3" "$images")" | tr '\t' ' ')"
+  [ "${game#* }" = "0" ] && return 0
+  image="$(q "$1" "$(per_image "$2" "$3" "$images")" | tr '\t' ' ')"
+  echo "$(echo "$game" | wilson) $(echo "$image" | wilson)"
+}
+
 stages=(liar_ppo_1 honest_ppo_1 liar_ppo_2 honest_ppo_2)
 seed_no=0
 for db in "$@"; do
@@ -76,11 +86,8 @@ for db in "$@"; do
   for s in "${stages[@]}"; do
     for u in 0 20 40 60 80 100; do
       stage="$(printf '%s@%04d' "$s" "$u")"
-      game="$(q "$db" "$(per_game "$exp" "$stage" "$images")" | tr '\t' ' ')"
-      [ "${game#* }" = "0" ] && continue
-      image="$(q "$db" "$(per_image "$exp" "$stage" "$images")" | tr '\t' ' ')"
-      printf '%d %s %s %s %s\n' $((offset + u)) "$stage" "$(echo "$game" | wilson)" \
-        "$(echo "$image" | wilson)" "$seed" >> "$tmp/curve_$seed_no"
+      r="$(rates "$db" "$exp" "$stage")"
+      [ -n "$r" ] && echo "$((offset + u)) $stage $r $seed" >> "$tmp/curve_$seed_no"
     done
     offset=$((offset + 100))
   done
@@ -90,11 +97,8 @@ for db in "$@"; do
   for b in "mcts:${mcts}:debate_k6_precommit" "greedy:$exp:greedy_eval" "sft:$exp:sft_eval"; do
     IFS=: read -r label bexp bstage <<< "$b"
     [ -z "$bexp" ] && continue
-    game="$(q "$db" "$(per_game "$bexp" "$bstage" "$images")" | tr '\t' ' ')"
-    [ "${game#* }" = "0" ] && continue
-    image="$(q "$db" "$(per_image "$bexp" "$bstage" "$images")" | tr '\t' ' ')"
-    printf '%s %s %s %s\n' "$label" "$(echo "$game" | wilson)" "$(echo "$image" | wilson)" "$seed" \
-      >> "$tmp/baselines"
+    r="$(rates "$db" "$bexp" "$bstage")"
+    [ -n "$r" ] && echo "$label $r $seed" >> "$tmp/baselines"
   done
   # Moves per second: the trained player's, batched across the games of a
   # PPO update (metric moves_per_s), and one game at a time (turn latency).
@@ -109,11 +113,8 @@ for db in "$@"; do
   if [ -n "$dpo" ]; then
     for u in 0 20 40 60 80 100; do
       stage="$(printf 'honest_rm_ppo@%04d' "$u")"
-      game="$(q "$db" "$(per_game "$dpo" "$stage" "$images")" | tr '\t' ' ')"
-      [ "${game#* }" = "0" ] && continue
-      image="$(q "$db" "$(per_image "$dpo" "$stage" "$images")" | tr '\t' ' ')"
-      printf '%d %s %s %s %s\n' "$u" "$stage" "$(echo "$game" | wilson)" "$(echo "$image" | wilson)" \
-        "$seed" >> "$tmp/rm_curve_$seed_no"
+      r="$(rates "$db" "$dpo" "$stage")"
+      [ -n "$r" ] && echo "$u $stage $r $seed" >> "$tmp/rm_curve_$seed_no"
     done
     q "$db" "SELECT p.step, p.value, g.value, '$seed' FROM metrics p JOIN metrics g ON g.experiment_id = p.experiment_id
              AND g.stage = p.stage AND g.step = p.step AND g.name = 'gold_reward'
@@ -122,11 +123,8 @@ for db in "$@"; do
     for pair in "sft vs liar_1:$exp:liar_ppo_1@0100" "ppo on the judge:$exp:honest_ppo_1@0100" \
                 "reward model + ppo:$dpo:honest_rm_ppo@0100" "dpo:$dpo:dpo_eval"; do
       IFS=: read -r label bexp bstage <<< "$pair"
-      game="$(q "$db" "$(per_game "$bexp" "$bstage" "$images")" | tr '\t' ' ')"
-      [ "${game#* }" = "0" ] && continue
-      image="$(q "$db" "$(per_image "$bexp" "$bstage" "$images")" | tr '\t' ' ')"
-      printf '%s|%s|%s|%s\n' "$label" "$(echo "$game" | wilson)" "$(echo "$image" | wilson)" "$seed" \
-        >> "$tmp/honest_methods"
+      r="$(rates "$db" "$bexp" "$bstage")"
+      [ -n "$r" ] && echo "$label|$r|$seed" >> "$tmp/honest_methods"
     done
     q "$db" "SELECT '$seed', stage, name, value FROM metrics WHERE experiment_id = $dpo AND
              ((stage = 'rm' AND name IN ('accuracy', 'heldout_accuracy', 'heldout_margin')) OR
@@ -178,8 +176,8 @@ if [ -s "$tmp/honest_methods" ]; then
   echo
   echo "| method | seed | per game [95% CI] | per image [95% CI] |"
   echo "| --- | --- | --- | --- |"
-  awk -F'|' '{ split($2, g, " "); split($3, im, " ")
-    printf "| %s | %s | %s%% [%s, %s] | %s%% [%s, %s] |\n", $1, $4, g[1], g[2], g[3], im[1], im[2], im[3] }' \
+  awk -F'|' '{ split($2, r, " ")
+    printf "| %s | %s | %s%% [%s, %s] | %s%% [%s, %s] |\n", $1, $3, r[1], r[2], r[3], r[4], r[5], r[6] }' \
     "$tmp/honest_methods"
   echo
   echo "### Preference models (last step)"
