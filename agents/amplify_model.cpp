@@ -1,6 +1,7 @@
 #include "agents/amplify_model.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace oversight {
 
@@ -54,6 +55,10 @@ AnswererNetImpl::AnswererNetImpl(const AmplifyTask& task, AnswererOptions o)
                                         .dim_feedforward(4 * o.hidden)
                                         .dropout(0.0))));
   out_ = register_module("out", nn::Linear(o.hidden, answer_length_ * vocab_));
+  // Pointer: a query per answer position, a key per fact token position.
+  copy_query_ = register_module("copy_query", nn::Linear(o.hidden, answer_length_ * o.hidden));
+  copy_key_ = register_module("copy_key", nn::Linear(o.hidden, fact_length_ * o.hidden));
+  gate_ = register_module("gate", nn::Linear(o.hidden, answer_length_));
 }
 
 torch::Tensor AnswererNetImpl::forward(const torch::Tensor& facts, const torch::Tensor& fact_pad,
@@ -67,7 +72,27 @@ torch::Tensor AnswererNetImpl::forward(const torch::Tensor& facts, const torch::
   const torch::Tensor own = torch::full({q, q}, -INFINITY, y.options()).fill_diagonal_(0.0);
   for (auto& layer : question_layers_)
     y = layer->forward(y, x, own, torch::Tensor(), torch::Tensor(), fact_pad);
-  return out_(y.transpose(0, 1)).reshape({b, q, answer_length_, vocab_});
+  const int64_t h = options_.hidden, a = answer_length_, l = fact_length_;
+  const torch::Tensor yq = y.transpose(0, 1);  // [B, Q, H]
+  const torch::Tensor xf = x.transpose(0, 1);  // [B, F, H]
+  const torch::Tensor vocab = torch::log_softmax(out_(yq).reshape({b, q, a, vocab_}), -1);
+  // Copy scores [B, Q, A, F * L] over every token of every fact.
+  const torch::Tensor query = copy_query_(yq).reshape({b, q, a, h});
+  const torch::Tensor key = copy_key_(xf).reshape({b, f * l, h});
+  torch::Tensor scores = torch::einsum("bqah,bkh->bqak", {query, key}) / std::sqrt(static_cast<double>(h));
+  const torch::Tensor pad_tokens = fact_pad.unsqueeze(-1).expand({b, f, l}).reshape({b, 1, 1, f * l});
+  scores = scores.masked_fill(pad_tokens, -1e9);
+  // log of the copy distribution over the vocabulary: logsumexp of the
+  // scores of the fact tokens with each id.
+  const torch::Tensor ids = facts.reshape({b, 1, 1, f * l}).expand({b, q, a, f * l});
+  const torch::Tensor log_attn = torch::log_softmax(scores, -1);
+  const torch::Tensor copy = torch::zeros({b, q, a, vocab_}, log_attn.options())
+                                 .scatter_add(-1, ids, log_attn.exp())
+                                 .clamp_min(1e-12)
+                                 .log();
+  const torch::Tensor g = torch::log_sigmoid(gate_(yq)).unsqueeze(-1);      // log g
+  const torch::Tensor not_g = torch::log_sigmoid(-gate_(yq)).unsqueeze(-1);  // log (1 - g)
+  return torch::logaddexp(g + vocab, not_g + copy);
 }
 
 std::vector<std::vector<Tokens>> ArgmaxAnswers(const torch::Tensor& logits,

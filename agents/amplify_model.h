@@ -3,8 +3,10 @@
 // token embeddings are flattened into one vector per fact, transformer
 // layers run over the facts as a set (no positions), and each question,
 // embedded the same way, reads the fact encodings through transformer
-// decoder layers (questions do not attend to each other); a linear head
-// gives each answer token's distribution over the vocabulary.
+// decoder layers (questions do not attend to each other). Each answer
+// token's distribution mixes a vocabulary softmax with a copy distribution
+// over the tokens of the facts (a pointer to fact f, position p, per answer
+// position), weighted by a learned gate, so the model can copy a name.
 #pragma once
 
 #include <torch/torch.h>
@@ -37,7 +39,7 @@ AnswererBatch MakeAnswererBatch(const AmplifyTask& task,
 class AnswererNetImpl : public torch::nn::Module {
  public:
   AnswererNetImpl(const AmplifyTask& task, AnswererOptions options);
-  // Logits [B, Q, answer_length, vocab].
+  // Log-probabilities [B, Q, answer_length, vocab].
   torch::Tensor forward(const torch::Tensor& facts, const torch::Tensor& fact_pad,
                         const torch::Tensor& questions);
   const AnswererOptions& options() const { return options_; }
@@ -47,13 +49,14 @@ class AnswererNetImpl : public torch::nn::Module {
   int vocab_, fact_length_, question_length_, answer_length_;
   torch::nn::Embedding embed_{nullptr};
   torch::nn::Linear fact_in_{nullptr}, question_in_{nullptr}, out_{nullptr};
+  torch::nn::Linear copy_query_{nullptr}, copy_key_{nullptr}, gate_{nullptr};
   torch::nn::LayerNorm fact_norm_{nullptr}, question_norm_{nullptr};
   std::vector<torch::nn::TransformerEncoderLayer> fact_layers_;
   std::vector<torch::nn::TransformerDecoderLayer> question_layers_;
 };
 TORCH_MODULE(AnswererNet);
 
-// The argmax answers of `logits` [B, Q, answer_length, vocab].
+// The argmax answers of `logits` (or log-probabilities) [B, Q, answer_length, vocab].
 std::vector<std::vector<Tokens>> ArgmaxAnswers(const torch::Tensor& logits,
                                                const std::vector<std::vector<Tokens>>& questions);
 

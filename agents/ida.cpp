@@ -157,16 +157,19 @@ double IdaTrainer::Distil(Rng& rng) {
   const int64_t q = b.questions.size(1), a = task_.answer_length();
   torch::Tensor y = torch::full({static_cast<int64_t>(instances.size()), q, a}, -100, torch::kLong);
   auto ya = y.accessor<int64_t, 3>();
+  // An idk target (H could not combine the subanswers) is no label: it is
+  // left out, or a teacher that answers idk would teach idk to itself.
   for (size_t i = 0; i < targets.size(); ++i)
     for (size_t j = 0; j < targets[i]->size(); ++j)
-      for (int64_t t = 0; t < a; ++t)
+      for (int64_t t = 0; t < a && (*targets[i])[j] != task_.IdkAnswer(); ++t)
         ya[static_cast<int64_t>(i)][static_cast<int64_t>(j)][t] = (*targets[i])[j][static_cast<size_t>(t)];
+  if (!(y != -100).any().item<bool>()) return 0.0;  // nothing but idk targets: no step
   student_->train();
-  const torch::Tensor logits =
+  const torch::Tensor logits =  // log-probabilities
       student_->forward(b.facts.to(device_), b.fact_pad.to(device_), b.questions.to(device_));
-  const torch::Tensor loss = torch::nn::functional::cross_entropy(
+  const torch::Tensor loss = torch::nn::functional::nll_loss(
       logits.reshape({-1, logits.size(-1)}), y.reshape({-1}).to(device_),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+      torch::nn::functional::NLLLossFuncOptions().ignore_index(-100));
   adam_.zero_grad();
   loss.backward();
   torch::nn::utils::clip_grad_norm_(student_->parameters(), o_.max_grad_norm);
