@@ -207,6 +207,7 @@ panel() {  # TITLE RATE_COLUMNS BASELINE_COLUMN
 {
   echo "set terminal pngcairo size 1000,900 font 'DejaVu Sans,11'
 set output '$out/debate_selfplay_honest_wins.png'
+set termoption noenhanced
 set multiplot layout 2,1
 set xlabel 'PPO updates: liar 1 | honest 1 | liar 2 | honest 2 (evaluation: 50 test images x 9 lies x 2 orders)'
 set ylabel 'honest wins (%)'
@@ -224,23 +225,45 @@ set arrow 3 from 300, graph 0 to 300, graph 1 nohead dt 3"
 rm_files=()
 for f in "$tmp"/rm_rewards_*; do [ -s "$f" ] && rm_files+=("$f"); done
 if [ "${#rm_files[@]}" -gt 0 ]; then
-  parts=()
+  # Top: the honest policy's evaluation win rate per game against updates,
+  # PPO on the judge (honest_ppo_1) and PPO on the reward model, DPO's
+  # policy at the right edge. Bottom: the learned and the judge's reward per
+  # update, as 10-update running means.
+  top=() bottom=()
+  for n in $(seq "$seed_no"); do
+    [ -s "$tmp/rm_curve_$n" ] || continue
+    s="$(awk 'NR==1{print $9}' "$tmp/rm_curve_$n")"
+    awk '$2 ~ /^honest_ppo_1@/ { $1 -= 100; print }' "$tmp/curve_$n" > "$tmp/judge_curve_$n"
+    awk -F'|' -v s="$s" '$1 == "dpo" && $3 == s { print 100, $2 }' "$tmp/honest_methods" > "$tmp/dpo_$n"
+    top+=("'$tmp/judge_curve_$n' using 1:3:4:5 with yerrorlines title 'PPO on the judge, seed $s'")
+    top+=("'$tmp/rm_curve_$n' using 1:3:4:5 with yerrorlines title 'PPO on the reward model, seed $s'")
+    [ -s "$tmp/dpo_$n" ] && top+=("'$tmp/dpo_$n' using 1:2:3:4 with yerrorbars pt 7 title 'DPO, seed $s'")
+  done
   for f in "${rm_files[@]}"; do
     s="$(awk 'NR==1{print $4}' "$f")"
-    parts+=("'$f' using 1:2 with lines title 'learned reward (proxy), seed $s'")
-    parts+=("'$f' using 1:3 with lines axes x1y2 title \"judge's reward (gold), seed $s\"")
+    awk '{ p[NR] = $2; g[NR] = $3; sp += $2; sg += $3; if (NR > 10) { sp -= p[NR-10]; sg -= g[NR-10] }
+           k = NR < 10 ? NR : 10; print $1, sp / k, sg / k }' "$f" > "$f.mean"
+    bottom+=("'$f.mean' using 1:2 with lines title 'learned reward (proxy), seed $s'")
+    bottom+=("'$f.mean' using 1:3 with lines dt 2 axes x1y2 title \"judge's reward (gold), seed $s\"")
   done
-  echo "set terminal pngcairo size 1000,600 font 'DejaVu Sans,11'
+  echo "set terminal pngcairo size 1000,900 font 'DejaVu Sans,11'
 set output '$out/debate_selfplay_rm_ppo.png'
-set title 'Honest policy trained by PPO on the learned reward model'
-set xlabel 'PPO updates'
-set ylabel 'reward model score'
-set y2label \"judge's reward for the honest side\"
-set y2tics
-set ytics nomirror
+set termoption noenhanced
+set multiplot layout 2,1
 set key outside right
 set grid
-plot $(IFS=,; echo "${parts[*]}")" | gnuplot
+set xrange [-5:105]
+set title 'The honest policy against selfplay_liar_1: evaluation debates (50 test images x 9 lies x 2 orders)'
+set xlabel 'PPO updates'
+set ylabel 'honest wins per game (%)'
+plot $(IFS=,; echo "${top[*]}")
+set title 'PPO on the reward model: rewards per update (10-update running means)'
+set ylabel 'reward model score'
+set y2label \"judge's reward (win 1, loss -1)\"
+set y2tics
+set ytics nomirror
+plot $(IFS=,; echo "${bottom[*]}")
+unset multiplot" | gnuplot
 fi
 echo
 echo "Plots: $out/debate_selfplay_honest_wins.png$([ -f "$out/debate_selfplay_rm_ppo.png" ] && echo " $out/debate_selfplay_rm_ppo.png")"
