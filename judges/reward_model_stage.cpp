@@ -8,7 +8,13 @@
 // (r_w + r_l)^2 (judges/reward_losses.h). Pairs are split into train and
 // held-out by a hash of the image.
 //
-// Options: from_experiment, from_stage, side (honest), max_pairs_per_group
+// With "objective": "outcome" it is instead a pointwise outcome model: the
+// reward is the logit that `side` won, trained with binary cross-entropy on
+// every logged game of from_stage (images held out by hash); metrics loss,
+// accuracy, heldout_accuracy, heldout_loss.
+//
+// Options: from_experiment, from_stage, side (honest), objective
+// (preference), max_pairs_per_group
 // (4), margin (0), center_coef (0; Eisenstein et al. use 0.01), hidden (32),
 // batches (1000), batch_size (32 pairs), learning_rate (1e-3),
 // heldout_fraction (0.1), eval_every, log_every, checkpoint_every,
@@ -34,6 +40,9 @@ struct RewardModelOptions {
   std::string from_experiment;  // "" = this experiment; an id or a name
   std::string from_stage;       // a debate stage, ideally with "seeds" > 1
   std::string side = "honest";  // whose preference: the side that won is preferred
+  // "preference": Bradley-Terry on pairs; "outcome": pointwise, the logit that
+  // `side` won each logged game (binary cross-entropy).
+  std::string objective = "preference";
   int max_pairs_per_group = 4;
   double margin = 0.0;          // required reward gap m
   double center_coef = 0.0;
@@ -57,9 +66,20 @@ class RewardModelStage : public Stage {
     const DebateRole side = o_.side == "honest" ? DebateRole::kHonest : DebateRole::kLiar;
     const int64_t source = ResolveExperimentRef(*ctx.store, o_.from_experiment,
                                                 ctx.experiment_id, where_ + ".from_experiment");
-    const PreferencePairs pairs =
-        ReadPreferencePairs(*ctx.store, source, o_.from_stage, side, o_.max_pairs_per_group,
-                            o_.heldout_fraction, where_, &debates_);
+    PreferencePairs pairs;
+    std::vector<const LoggedDebate*> games, heldout_games;  // objective "outcome"
+    if (o_.objective == "preference") {
+      pairs = ReadPreferencePairs(*ctx.store, source, o_.from_stage, side, o_.max_pairs_per_group,
+                                  o_.heldout_fraction, where_, &debates_);
+    } else {
+      debates_ = ReadLoggedDebates(*ctx.store, source, o_.from_stage);
+      for (const LoggedDebate& d : debates_)
+        (HeldOutImage(d.source_index, o_.heldout_fraction) ? heldout_games : games).push_back(&d);
+      if (games.empty())
+        throw ConfigError(where_ + ".from_stage: no logged debates in stage '" + o_.from_stage +
+                          "' of experiment " + std::to_string(source) + " to train on");
+      std::cerr << "  " << games.size() << " games, " << heldout_games.size() << " held out\n";
+    }
     const std::vector<DebatePair>& train = pairs.train;
     const std::vector<DebatePair>& heldout = pairs.heldout;
 
@@ -72,25 +92,46 @@ class RewardModelStage : public Stage {
 
     const std::string stage = ctx.stage_name;
     TrainingLoop loop = o_.loop;
-    loop.train = [&](int64_t b) -> TrainingLoop::Figures {
-      Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
-      std::vector<DebatePair> batch(static_cast<size_t>(o_.batch_size));
-      for (DebatePair& p : batch) p = train[UniformInt(rng, train.size())];
-      const BradleyTerryResult r = Loss(net, batch, device);
-      adam.zero_grad();
-      r.loss.backward();
-      adam.step();
-      return {{"loss", r.loss.item<double>()}, {"accuracy", r.accuracy}, {"margin", r.mean_margin}};
-    };
-    if (!heldout.empty()) {
-      loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
-        torch::NoGradGuard no_grad;
-        const BradleyTerryResult h = Loss(net, heldout, device);
-        return {{"heldout_accuracy", h.accuracy},
-                {"heldout_loss", h.loss.item<double>()},
-                {"heldout_margin", h.mean_margin}};
+    if (o_.objective == "outcome") {
+      loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+        Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
+        std::vector<const LoggedDebate*> batch(static_cast<size_t>(o_.batch_size));
+        for (const LoggedDebate*& g : batch) g = games[UniformInt(rng, games.size())];
+        const OutcomeFigures r = Outcome(net, batch, side, device);
+        adam.zero_grad();
+        r.loss.backward();
+        adam.step();
+        return {{"loss", r.loss.item<double>()}, {"accuracy", r.accuracy}};
       };
-      loop.note = "held-out pairs ordered";
+      if (!heldout_games.empty()) {
+        loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
+          torch::NoGradGuard no_grad;
+          const OutcomeFigures h = Outcome(net, heldout_games, side, device);
+          return {{"heldout_accuracy", h.accuracy}, {"heldout_loss", h.loss.item<double>()}};
+        };
+        loop.note = "held-out outcomes predicted";
+      }
+    } else {
+      loop.train = [&](int64_t b) -> TrainingLoop::Figures {
+        Rng rng(DeriveSeed(ctx.seed, stage + "/batch", static_cast<uint64_t>(b)));
+        std::vector<DebatePair> batch(static_cast<size_t>(o_.batch_size));
+        for (DebatePair& p : batch) p = train[UniformInt(rng, train.size())];
+        const BradleyTerryResult r = Loss(net, batch, device);
+        adam.zero_grad();
+        r.loss.backward();
+        adam.step();
+        return {{"loss", r.loss.item<double>()}, {"accuracy", r.accuracy}, {"margin", r.mean_margin}};
+      };
+      if (!heldout.empty()) {
+        loop.evaluate = [&](int64_t) -> TrainingLoop::Figures {
+          torch::NoGradGuard no_grad;
+          const BradleyTerryResult h = Loss(net, heldout, device);
+          return {{"heldout_accuracy", h.accuracy},
+                  {"heldout_loss", h.loss.item<double>()},
+                  {"heldout_margin", h.mean_margin}};
+        };
+        loop.note = "held-out pairs ordered";
+      }
     }
     step = RunTrainingLoop(ctx, loop, step, checkpoint, *net, adam);
     const std::string path = ctx.artifacts_dir + "/" + o_.artifact + ".pt";
@@ -107,6 +148,23 @@ class RewardModelStage : public Stage {
     in.reserve(games.size());
     for (const LoggedDebate* d : games) in.push_back({&d->game, images_.Image(*d, nullptr), &d->reveals});
     return DebateRewards(net, in, device);
+  }
+
+  // Pointwise: the reward is the logit that `side` won the game.
+  struct OutcomeFigures {
+    torch::Tensor loss;
+    double accuracy = 0;
+  };
+  OutcomeFigures Outcome(DebateRewardNet& net, const std::vector<const LoggedDebate*>& games,
+                         DebateRole side, const torch::Device& device) {
+    std::vector<float> won;
+    for (const LoggedDebate* d : games) won.push_back((d->honest_won == (side == DebateRole::kHonest)) ? 1.0f : 0.0f);
+    const torch::Tensor labels = torch::tensor(won).to(device);
+    const torch::Tensor logits = Rewards(net, games, device);
+    OutcomeFigures f;
+    f.loss = PointwiseOutcomeLoss(logits, labels);
+    f.accuracy = ((logits > 0).to(torch::kFloat) == labels).to(torch::kFloat).mean().item<double>();
+    return f;
   }
 
   BradleyTerryResult Loss(DebateRewardNet& net, const std::vector<DebatePair>& pairs,
@@ -137,6 +195,7 @@ void RegisterRewardModelStage(Registries& registries) {
     o.from_experiment = node.String("from_experiment", o.from_experiment);
     o.from_stage = node.RequireString("from_stage");
     o.side = node.Enum("side", o.side, {"honest", "liar"});
+    o.objective = node.Enum("objective", o.objective, {"preference", "outcome"});
     o.max_pairs_per_group =
         static_cast<int>(node.Int("max_pairs_per_group", o.max_pairs_per_group, 0, 1000000));
     o.margin = node.Number("margin", o.margin, -1e6, 1e6);

@@ -673,8 +673,9 @@ TEST_CASE("PPO config errors name the key before anything runs", "[pipeline][tra
 // cores of the strokes), the one it lost dim ones (their edges); the
 // Bradley-Terry model trained on the pairs orders held-out pairs (other
 // images) by that rule. PPO against the reward model then teaches an honest
-// policy to reveal bright pixels.
-TEST_CASE("A Bradley-Terry reward model learns a planted preference, and PPO optimizes it", "[pipeline][training]") {
+// policy to reveal bright pixels, and a pointwise outcome model trained on
+// the same games predicts who won.
+TEST_CASE("A Bradley-Terry reward model learns a planted preference, PPO optimizes it, an outcome model predicts it", "[pipeline][training]") {
   TempDir dir("rm");
   const std::string db = dir / "runs.db";
   fs::copy_file(TinyJudgeDb(), db);
@@ -768,6 +769,13 @@ TEST_CASE("A Bradley-Terry reward model learns a planted preference, and PPO opt
   INFO("share of bright pixels among the honest reveals: " << before << " -> " << after);
   CHECK(after > before + 0.2);
 
+  // The pointwise outcome model on the same debates predicts who won games
+  // of held-out images.
+  const std::string outcome_acc = QueryOne(
+      db, "SELECT value FROM metrics WHERE stage = 'outcome' AND name = 'heldout_accuracy' AND step = 150");
+  CHECK(std::stod(outcome_acc) > 0.9);
+  CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'reward_model' AND name = 'tiny_outcome'") == "1");
+
   // Bad input, on a run of the PPO stage alone (it finds the reward model
   // trained above): a reward model of the other side, one that does not
   // exist, and a changed file.
@@ -795,6 +803,14 @@ TEST_CASE("A Bradley-Terry reward model learns a planted preference, and PPO opt
   const CommandResult changed = ppo_alone("reward_model", "tiny_rm");
   CHECK(changed.status == 2);
   CHECK_THAT(changed.err, Catch::Contains("tiny_rm.pt") && Catch::Contains("recorded SHA-256"));
+
+  // An outcome model of a stage without debates.
+  nlohmann::json outcome_stage = config["stages"][2];
+  outcome_stage["from_stage"] = "no_such_stage";
+  const CommandResult no_games = RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db, "--set",
+                                               "stages=" + nlohmann::json::array({outcome_stage}).dump()});
+  CHECK(no_games.status == 2);
+  CHECK_THAT(no_games.err, Catch::Contains("stages[0].from_stage") && Catch::Contains("no logged debates"));
 
   // Without pairs (one game per image, claims and order) it is a config error.
   const CommandResult none = RunOversight({"run", ConfigPath("tiny_rm.json"), "--db", db, "--set",
