@@ -253,7 +253,7 @@ set multiplot layout 2,1
 set key outside right
 set grid
 set xrange [-5:105]
-set title 'The honest policy against selfplay_liar_1: evaluation debates (50 test images x 9 lies x 2 orders)'
+set title 'Honest policy vs selfplay_liar_1, evaluation debates (900 games)'
 set xlabel 'PPO updates'
 set ylabel 'honest wins per game (%)'
 plot $(IFS=,; echo "${top[*]}")
