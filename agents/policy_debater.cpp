@@ -94,8 +94,10 @@ int SampleMove(const torch::Tensor& logits, const torch::Tensor& legal, bool gre
 void RegisterSftStage(Registries& registries);
 void RegisterPpoStage(Registries& registries);
 void RegisterDpoStage(Registries& registries);
+void RegisterAmplifyStage(Registries& registries);
 
 void RegisterPolicyAgents(Registries& registries) {
+  RegisterAmplifyStage(registries);
   RegisterSftStage(registries);
   RegisterPpoStage(registries);
   RegisterDpoStage(registries);

@@ -818,3 +818,68 @@ TEST_CASE("A Bradley-Terry reward model learns a planted preference, PPO optimiz
   CHECK(none.status == 2);
   CHECK_THAT(none.err, Catch::Contains("stages[0].from_stage") && Catch::Contains("no preference pairs"));
 }
+
+// Issue 6: the amplify stage runs IDA rounds with evaluations against the
+// ground truth and logs each evaluation's subquestion tree as an episode
+// (turns with parent_turn_id); the supervised baseline asks H nothing.
+TEST_CASE("The amplify stage logs metrics and subquestion trees, and the supervised baseline asks H nothing", "[pipeline][amplify]") {
+  TempDir dir("amplify");
+  const std::string db = dir / "runs.db";
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_amplify.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.err, Catch::Contains("teacher accuracy n8"));
+  auto metric = [&](const std::string& name) {
+    return std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 1 AND stage = 'ida' AND name = '" +
+                                      name + "' AND step = 60"));
+  };
+  CHECK(metric("h_calls") > 60 * 8 * 8);  // every question of every round, several steps each
+  CHECK(metric("teacher_calls") > 0);
+  CHECK(metric("buffer") == 480);
+  for (const char* name : {"accuracy_n8", "accuracy_n12", "teacher_quality"}) {
+    CHECK(metric(name) >= 0);
+    CHECK(metric(name) <= 1);
+  }
+  CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'answerer' AND name = 'tiny_answerer'") == "1");
+
+  // Two evaluations, two episodes; each a tree: the question at the root, H's
+  // subquestions under it, each answered once (lookup or the teacher), H's
+  // answer last, and the ground truth beside it.
+  REQUIRE(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'ida' AND protocol = 'amplify'") == "2");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'ida' AND truth IS NOT NULL AND correct IN (0, 1)") == "2");
+  const std::string roots =
+      "SELECT t.id FROM turns t JOIN episodes e ON e.id = t.episode_id WHERE e.stage = 'ida' AND t.idx = 0";
+  CHECK(QueryOne(db, "SELECT group_concat(role) FROM turns WHERE id IN (" + roots + ")") == "question,question");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns WHERE role = 'H' AND json_extract(action, '$.subquestion') IS NOT NULL "
+                     "AND parent_turn_id NOT IN (" + roots + ")") == "0");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns a WHERE a.role IN ('lookup', 'X') AND NOT EXISTS (SELECT 1 FROM turns q "
+                     "WHERE q.id = a.parent_turn_id AND q.role = 'H' AND json_extract(q.action, '$.subquestion') IS NOT NULL)") == "0");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns t WHERE t.role = 'H' AND json_extract(t.action, '$.answer') IS NOT NULL "
+                     "AND t.parent_turn_id IN (" + roots + ")") == "2");
+  CHECK(std::stoi(QueryOne(db, "SELECT count(*) FROM turns WHERE role IN ('lookup', 'X')")) >= 4);
+
+  // The supervised baseline: same model and rounds, targets from the ground truth.
+  const CommandResult s = RunOversight({"run", ConfigPath("tiny_amplify.json"), "--db", db, "--set",
+                                        "stages[0].mode=\"supervised\"", "--set", "stages[0].rounds=20",
+                                        "--set", "stages[0].eval_every=20"});
+  INFO(s.err);
+  REQUIRE(s.status == 0);
+  CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND stage = 'ida' AND "
+                               "name = 'h_calls' AND step = 20")) == 0);
+  CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND stage = 'ida' AND "
+                               "name = 'buffer' AND step = 20")) == 160);
+
+  // Bad options name the key.
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"stages[0].task=\"hanoi\"", "stages[0].task: unknown amplification task 'hanoi' (known: assignments, permutation)"},
+      {"stages[0].hidden=30", "stages[0].hidden: 30 is not a multiple of heads (4)"},
+      {"stages[0].eval_sizes=[8, 99]", "stages[0].eval_sizes: every size must be an integer in [1, 64], got 99"},
+      {"stages[0].max_difficulty=-1", "stages[0].max_difficulty"},
+      {"stages[0].mode=\"oracle\"", "stages[0].mode"}};
+  for (const auto& [set, message] : bad) {
+    const CommandResult b = RunOversight({"run", ConfigPath("tiny_amplify.json"), "--db", db, "--set", set});
+    INFO(set << ": " << b.err);
+    CHECK(b.status == 2);
+    CHECK_THAT(b.err, Catch::Contains(message));
+  }
+}
