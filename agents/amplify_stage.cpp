@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agents/amplify_eval.h"
 #include "agents/ida.h"
 #include "agents/policy.h"
 #include "engine/config.h"
@@ -163,32 +164,12 @@ class AmplifyStage : public Stage {
     std::string summary;
     for (const int size : o_.eval_sizes) {
       Rng rng(DeriveSeed(ctx.seed, ctx.stage_name + "/eval", static_cast<uint64_t>(size)));
-      std::vector<AmplifyInstance> inst(static_cast<size_t>(o_.eval_instances));
-      std::vector<const AmplifyInstance*> ptrs;
-      std::vector<std::vector<Tokens>> qs;
-      for (AmplifyInstance& i : inst) {
-        i = task.MakeInstance(size, rng);
-        ptrs.push_back(&i);
-        qs.push_back(task.MakeQuestions(i, rng));
-      }
-      const auto answers = ida.Answer(ida.teacher(), ptrs, qs);
-      std::map<int, std::pair<double, double>> by_depth;  // depth -> (right, total)
-      double right = 0, total = 0;
-      for (size_t i = 0; i < inst.size(); ++i)
-        for (size_t j = 0; j < qs[i].size(); ++j) {
-          const bool ok = answers[i][j] == GroundTruth(task, inst[i], qs[i][j]);
-          auto& d = by_depth[task.Depth(inst[i], qs[i][j])];
-          d.first += ok;
-          d.second += 1;
-          right += ok;
-          total += 1;
-        }
+      const AmplifyAccuracy acc = TeacherAccuracy(ida, task, size, o_.eval_instances, rng);
       const std::string name = "accuracy_n" + std::to_string(size);
-      m.push_back({name, round, right / total});
-      for (const auto& [depth, rt] : by_depth)
-        m.push_back({name + "_d" + std::to_string(depth), round, rt.first / rt.second});
+      m.push_back({name, round, acc.overall});
+      for (const auto& [depth, a] : acc.by_depth) m.push_back({name + "_d" + std::to_string(depth), round, a});
       char part[48];
-      std::snprintf(part, sizeof part, " n%d %.1f%%", size, 100 * right / total);
+      std::snprintf(part, sizeof part, " n%d %.1f%%", size, 100 * acc.overall);
       summary += part;
     }
     ctx.store->InsertMetrics(ctx.experiment_id, ctx.stage_name, m);

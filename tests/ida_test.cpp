@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "agents/amplify_eval.h"
 #include "agents/ida.h"
 #include "protocols/amplify_truth.h"
 
@@ -25,22 +26,7 @@ AnswererOptions Small() {
 // The teacher's accuracy against the ground truth on `n` fresh instances.
 double Accuracy(IdaTrainer& ida, const AmplifyTask& task, int size, int n, uint64_t seed) {
   Rng rng(seed);
-  std::vector<AmplifyInstance> inst(static_cast<size_t>(n));
-  std::vector<const AmplifyInstance*> ptrs;
-  std::vector<std::vector<Tokens>> qs;
-  for (AmplifyInstance& i : inst) {
-    i = task.MakeInstance(size, rng);
-    ptrs.push_back(&i);
-    qs.push_back(task.MakeQuestions(i, rng));
-  }
-  const auto answers = ida.Answer(ida.teacher(), ptrs, qs);
-  double right = 0, total = 0;
-  for (size_t i = 0; i < inst.size(); ++i)
-    for (size_t j = 0; j < qs[i].size(); ++j) {
-      right += answers[i][j] == GroundTruth(task, inst[i], qs[i][j]);
-      ++total;
-    }
-  return right / total;
+  return TeacherAccuracy(ida, task, size, n, rng).overall;
 }
 
 }  // namespace
