@@ -81,11 +81,7 @@ class AmplifyStage : public Stage {
     torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
     AnswererNet student(task, o_.model);
     AnswererNet teacher(task, o_.model);
-    {
-      torch::NoGradGuard no_grad;  // the teacher starts as a copy of the student
-      auto t = teacher->parameters(), s = student->parameters();
-      for (size_t i = 0; i < t.size(); ++i) t[i].copy_(s[i]);
-    }
+    EmaUpdate(teacher, student, 0.0);  // the teacher starts as a copy of the student
     AmplifyLabelFn label;
     if (o_.supervised)
       label = [&task](const AmplifyInstance& i, const Tokens& q) { return GroundTruth(task, i, q); };

@@ -163,19 +163,13 @@ class DpoStage : public Stage {
 void RegisterDpoStage(Registries& registries) {
   registries.stages.Add("dpo", [](const ConfigNode& node, const Registries&) {
     DpoOptions o;
-    o.from_experiment = node.String("from_experiment", o.from_experiment);
-    o.from_stage = node.RequireString("from_stage");
+    ReadLogTrainerOptions(node, o);
     o.train_role = node.Enum("train_role", o.train_role, {"honest", "liar"});
     o.init = node.RequireString("init");
     o.max_pairs_per_group =
         static_cast<int>(node.Int("max_pairs_per_group", o.max_pairs_per_group, 0, 1000000));
     o.beta = node.Number("beta", o.beta, 1e-6, 1e6);
-    o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-9, 1.0);
-    o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
-    o.loop.ReadOptions(node);
-    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
-    o.artifact = node.RequireString("artifact");
     return std::make_unique<DpoStage>(o, node.file() + ": " + node.path());
   });
 }

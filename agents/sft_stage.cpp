@@ -187,17 +187,11 @@ class SftStage : public Stage {
 void RegisterSftStage(Registries& registries) {
   registries.stages.Add("sft", [](const ConfigNode& node, const Registries&) {
     SftOptions o;
-    o.from_experiment = node.String("from_experiment", o.from_experiment);
-    o.from_stage = node.RequireString("from_stage");
+    ReadLogTrainerOptions(node, o);
     o.roles = node.Enum("roles", o.roles, {"honest", "liar", "both"});
     o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
-    o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-8, 1.0);
     o.value_coef = node.Number("value_coef", o.value_coef, 0.0, 1e3);
-    o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
-    o.loop.ReadOptions(node);
-    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
-    o.artifact = node.RequireString("artifact");
     return std::make_unique<SftStage>(o, node.file() + ": " + node.path());
   });
 }

@@ -192,8 +192,7 @@ class RewardModelStage : public Stage {
 void RegisterRewardModelStage(Registries& registries) {
   registries.stages.Add("train_rm", [](const ConfigNode& node, const Registries&) {
     RewardModelOptions o;
-    o.from_experiment = node.String("from_experiment", o.from_experiment);
-    o.from_stage = node.RequireString("from_stage");
+    ReadLogTrainerOptions(node, o);
     o.side = node.Enum("side", o.side, {"honest", "liar"});
     o.objective = node.Enum("objective", o.objective, {"preference", "outcome"});
     o.max_pairs_per_group =
@@ -201,12 +200,7 @@ void RegisterRewardModelStage(Registries& registries) {
     o.margin = node.Number("margin", o.margin, -1e6, 1e6);
     o.center_coef = node.Number("center_coef", o.center_coef, 0.0, 1e6);
     o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
-    o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-9, 1.0);
-    o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
-    o.loop.ReadOptions(node);
-    o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
-    o.artifact = node.RequireString("artifact");
     return std::make_unique<RewardModelStage>(o, node.file() + ": " + node.path());
   });
 }

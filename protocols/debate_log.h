@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/config.h"
 #include "engine/store.h"
 #include "protocols/debate.h"
 #include "protocols/sparse_pixels.h"
@@ -89,6 +90,22 @@ bool ParseImageInstance(const std::string& instance, std::string* split, int* so
 
 // The row of each source index in `data` (ImageDataset::source_index).
 std::map<int, size_t> RowsBySourceIndex(const ImageDataset& data);
+
+// Reads the options every trainer on logged debates shares (sft, dpo,
+// train_rm) into `o`, the stage's defaults in `o` as the defaults:
+// from_experiment, from_stage (required), batch_size, heldout_fraction, the
+// TrainingLoop's (engine/torch_util.h) batches / log_every / eval_every /
+// checkpoint_every, intra_op_threads and artifact (required).
+template <class Options>
+void ReadLogTrainerOptions(const ConfigNode& node, Options& o) {
+  o.from_experiment = node.String("from_experiment", o.from_experiment);
+  o.from_stage = node.RequireString("from_stage");
+  o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
+  o.heldout_fraction = node.Number("heldout_fraction", o.heldout_fraction, 0.0, 0.9);
+  o.loop.ReadOptions(node);
+  o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
+  o.artifact = node.RequireString("artifact");
+}
 
 // The experiment that `ref` names: "" = `current`, a number = that id, a
 // name = the latest finished experiment with that name. ConfigError naming
