@@ -28,6 +28,7 @@ AmplifyAccuracy TeacherAccuracy(IdaTrainer& ida, const AmplifyTask& task, int si
     }
   AmplifyAccuracy a;
   a.overall = total > 0 ? right / total : 0;
+  a.questions = static_cast<int>(total);
   for (const auto& [depth, rt] : by_depth) a.by_depth[depth] = rt.first / rt.second;
   return a;
 }

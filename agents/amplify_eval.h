@@ -11,6 +11,7 @@ namespace oversight {
 struct AmplifyAccuracy {
   double overall = 0;
   std::map<int, double> by_depth;  // AmplifyTask::Depth -> accuracy
+  int questions = 0;               // questions asked (all depths)
 };
 
 // The teacher's accuracy on every question of `instances` fresh instances of

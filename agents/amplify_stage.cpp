@@ -6,7 +6,7 @@
 // Every `eval_every` rounds (and after the last) the teacher answers
 // `eval_instances` fixed instances of each size in `eval_sizes`; its accuracy
 // against the ground truth is metric accuracy_nSIZE (and accuracy_nSIZE_dD
-// per question depth D). Evaluation is the only reader of the ground truth
+// per question depth D), over questions_nSIZE questions. Evaluation is the only reader of the ground truth
 // in IDA mode. At the same time one `amplify` episode is logged: a question
 // of an instance at the current size, H's subquestions (role "H", parent:
 // the question), their answers (role "lookup" or "X", parent: the
@@ -17,11 +17,13 @@
 // h_noise, instances_per_round, train_instances, steps_per_round,
 // buffer_instances, min_buffer, curriculum_threshold, curriculum_min_rounds,
 // quality_horizon, ema_horizon, learning_rate, max_grad_norm,
-// start_difficulty, max_difficulty; model: embed, hidden, heads,
+// depth_curriculum (grow the deepest question asked before the size; not in
+// the paper), start_difficulty, max_difficulty; model: embed, hidden, heads,
 // fact_layers, question_layers; log_every, eval_every, eval_sizes,
 // eval_instances, checkpoint_every, intra_op_threads, artifact.
 // Metrics every log_every rounds: loss, teacher_quality, running_quality,
-// difficulty, size, h_calls, teacher_calls, buffer, rounds_per_s.
+// difficulty, size, max_depth (-1: every depth), h_calls, teacher_calls,
+// buffer, rounds_per_s.
 // Resume: the student, the teacher, Adam, the curriculum and the counters
 // are checkpointed; the replay buffer is not, and is refilled by the rounds
 // after a resume (so a resumed run is not bit-identical to an uninterrupted one).
@@ -127,6 +129,7 @@ class AmplifyStage : public Stage {
                                   {"running_quality", round, s.running_quality},
                                   {"difficulty", round, static_cast<double>(s.difficulty)},
                                   {"size", round, static_cast<double>(s.size)},
+                                  {"max_depth", round, s.max_depth == kAnyDepth ? -1.0 : s.max_depth},
                                   {"h_calls", round, static_cast<double>(s.h_calls)},
                                   {"teacher_calls", round, static_cast<double>(s.teacher_calls)},
                                   {"buffer", round, static_cast<double>(s.buffer)},
@@ -134,8 +137,12 @@ class AmplifyStage : public Stage {
         t0 = std::chrono::steady_clock::now();
         since = 0;
         char note[96];
-        std::snprintf(note, sizeof note, "size %d, agreement %.0f%%, loss %.3f", s.size,
-                      s.running_quality * 100, s.loss);
+        if (s.max_depth == kAnyDepth)
+          std::snprintf(note, sizeof note, "size %d, agreement %.0f%%, loss %.3f", s.size,
+                        s.running_quality * 100, s.loss);
+        else
+          std::snprintf(note, sizeof note, "size %d depth <= %d, agreement %.0f%%, loss %.3f", s.size,
+                        s.max_depth, s.running_quality * 100, s.loss);
         progress.SetNote(note);
       }
       progress.Add();
@@ -163,6 +170,7 @@ class AmplifyStage : public Stage {
       const AmplifyAccuracy acc = TeacherAccuracy(ida, task, size, o_.eval_instances, rng);
       const std::string name = "accuracy_n" + std::to_string(size);
       m.push_back({name, round, acc.overall});
+      m.push_back({"questions_n" + std::to_string(size), round, static_cast<double>(acc.questions)});
       for (const auto& [depth, a] : acc.by_depth) m.push_back({name + "_d" + std::to_string(depth), round, a});
       char part[48];
       std::snprintf(part, sizeof part, " n%d %.1f%%", size, 100 * acc.overall);
@@ -177,9 +185,10 @@ class AmplifyStage : public Stage {
   void LogEpisode(StageContext& ctx, IdaTrainer& ida, int64_t round) {
     const AmplifyTask& task = *task_;
     Rng rng(DeriveSeed(ctx.seed, ctx.stage_name + "/episode", static_cast<uint64_t>(round)));
-    const int size = task.SizeAt(ida.difficulty());
+    const IdaLevel level = ida.level();
+    const int size = level.size;
     const AmplifyInstance inst = task.MakeInstance(size, rng);
-    const Tokens question = task.MakeQuestions(inst, rng).front();
+    const Tokens question = task.MakeQuestions(inst, rng, level.max_depth).front();
     auto action = [&](const char* key, const Tokens& t) {
       return nlohmann::json{{key, t}, {"text", task.Describe(t)}}.dump();
     };
@@ -266,6 +275,7 @@ void RegisterAmplifyStage(Registries& registries) {
     i.ema_horizon = static_cast<int>(node.Int("ema_horizon", i.ema_horizon, 1, 100000000));
     i.learning_rate = node.Number("learning_rate", i.learning_rate, 1e-9, 1.0);
     i.max_grad_norm = node.Number("max_grad_norm", i.max_grad_norm, 1e-6, 1e6);
+    i.depth_curriculum = node.Bool("depth_curriculum", i.depth_curriculum);
     i.start_difficulty = static_cast<int>(node.Int("start_difficulty", i.start_difficulty, 0, 1000));
     i.max_difficulty = static_cast<int>(node.Int("max_difficulty", i.max_difficulty, 0, 1000));
     if (i.max_difficulty < i.start_difficulty)

@@ -4,6 +4,13 @@
 
 namespace oversight {
 
+IdaLevel LevelAt(const AmplifyTask& task, const IdaOptions& options, int difficulty) {
+  if (!options.depth_curriculum) return {task.SizeAt(difficulty), kAnyDepth};
+  const int levels = task.LastCurriculumDepth() - task.FirstCurriculumDepth() + 1;
+  if (difficulty < levels) return {task.SizeAt(0), task.FirstCurriculumDepth() + difficulty};
+  return {task.SizeAt(difficulty - levels), kAnyDepth};
+}
+
 IdaTrainer::IdaTrainer(const AmplifyTask& task, IdaOptions options, AnswererNet student,
                        AnswererNet teacher, torch::Device device, AmplifyLabelFn label)
     : task_(task), o_(options), student_(std::move(student)), teacher_(std::move(teacher)),
@@ -84,13 +91,13 @@ std::vector<std::vector<Tokens>> IdaTrainer::Amplify(
 
 IdaStats IdaTrainer::Round(Rng& rng) {
   IdaStats s;
-  const int size = task_.SizeAt(difficulty_);
+  const IdaLevel level = this->level();
   std::vector<Entry> fresh(static_cast<size_t>(o_.instances_per_round));
   std::vector<const AmplifyInstance*> instances;
   std::vector<std::vector<Tokens>> questions;
   for (Entry& e : fresh) {
-    e.instance = task_.MakeInstance(size, rng);
-    e.questions = task_.MakeQuestions(e.instance, rng);
+    e.instance = task_.MakeInstance(level.size, rng);
+    e.questions = task_.MakeQuestions(e.instance, rng, level.max_depth);
     instances.push_back(&e.instance);
     questions.push_back(e.questions);
   }
@@ -136,7 +143,8 @@ IdaStats IdaTrainer::Round(Rng& rng) {
     quality_.clear();
   }
   s.difficulty = difficulty_;
-  s.size = task_.SizeAt(difficulty_);
+  s.size = this->level().size;
+  s.max_depth = this->level().max_depth;
   s.h_calls = h_calls_;
   s.teacher_calls = teacher_calls_;
   s.buffer = static_cast<int64_t>(buffer_.size());

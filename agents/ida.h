@@ -37,7 +37,19 @@ struct IdaOptions {
   double max_grad_norm = 1.0;     // (paper 1.0)
   int start_difficulty = 0;
   int max_difficulty = 56;        // size = task.SizeAt(difficulty)
+  // Not in the paper: the curriculum first grows the deepest question asked
+  // (task.FirstCurriculumDepth() .. LastCurriculumDepth(), at the smallest
+  // size), then the size. Without it every depth is asked from the start.
+  bool depth_curriculum = false;
 };
+
+// What a curriculum difficulty asks: instances of `size` elements, questions
+// of depth <= max_depth (kAnyDepth: all).
+struct IdaLevel {
+  int size = 0;
+  int max_depth = kAnyDepth;
+};
+IdaLevel LevelAt(const AmplifyTask& task, const IdaOptions& options, int difficulty);
 
 // Targets for the supervised baseline: the right answer of a question.
 using AmplifyLabelFn = std::function<Tokens(const AmplifyInstance&, const Tokens&)>;
@@ -48,6 +60,7 @@ struct IdaStats {
   double running_quality = 0;   // averaged over quality_horizon rounds
   int difficulty = 0;
   int size = 0;
+  int max_depth = kAnyDepth;
   int64_t h_calls = 0;          // H's steps so far (all rounds)
   int64_t teacher_calls = 0;    // subquestions the teacher answered so far
   int64_t buffer = 0;           // instances in the replay buffer
@@ -78,6 +91,7 @@ class IdaTrainer {
   AnswererNet& teacher() { return teacher_; }
   torch::optim::Adam& optimizer() { return adam_; }
   int difficulty() const { return difficulty_; }
+  IdaLevel level() const { return LevelAt(task_, o_, difficulty_); }
   int64_t steps() const { return steps_; }
   // Restores the counters of a checkpoint (the buffer is refilled by rounds).
   void Restore(int difficulty, int64_t steps, int64_t h_calls, int64_t teacher_calls);

@@ -66,18 +66,23 @@ class PermutationTask : public AmplifyTask {
     return inst;
   }
 
-  std::vector<Tokens> MakeQuestions(const AmplifyInstance& inst, Rng& rng) const override {
+  std::vector<Tokens> MakeQuestions(const AmplifyInstance& inst, Rng& rng, int max_depth) const override {
     std::vector<Tokens> qs;
+    // The leading one at bit index 0..4 (MSB first), lower bits random: k in
+    // [2, 63]; with max_depth < 6 the leading one starts at 6 - max_depth.
+    const int first_lead = std::clamp(kBits - max_depth, 0, kBits - 2);
     for (const Tokens& fact : inst.facts) {
-      // The leading one at bit index 0..4 (MSB first), lower bits random:
-      // k in [2, 63].
-      const int lead = static_cast<int>(UniformInt(rng, kBits - 1));
+      const int lead = first_lead + static_cast<int>(UniformInt(rng, static_cast<uint64_t>(kBits - 1 - first_lead)));
       int k = 1;
       for (int b = lead + 1; b < kBits; ++b) k = 2 * k + static_cast<int>(UniformInt(rng, 2));
       qs.push_back(Question(ElementAt(fact, 0), k));
     }
     return qs;
   }
+
+  // Questions with k in [2, 3] are answered from lookups alone.
+  int FirstCurriculumDepth() const override { return 2; }
+  int LastCurriculumDepth() const override { return kBits - 1; }
 
   bool IsPrimitive(const Tokens& q) const override {
     const int k = Power(q);
@@ -208,12 +213,18 @@ class AssignmentsTask : public AmplifyTask {
     return inst;
   }
 
-  std::vector<Tokens> MakeQuestions(const AmplifyInstance& inst, Rng&) const override {
+  std::vector<Tokens> MakeQuestions(const AmplifyInstance& inst, Rng&, int max_depth) const override {
     std::vector<Tokens> qs;
-    for (const Tokens& fact : inst.facts)
-      if (fact[0] != kF) qs.push_back(VarQuestion(kC, ElementAt(fact, 0)));
+    for (const Tokens& fact : inst.facts) {
+      if (fact[0] == kF) continue;
+      Tokens q = VarQuestion(kC, ElementAt(fact, 0));
+      if (max_depth >= kAnyDepth || Depth(inst, q) <= max_depth) qs.push_back(std::move(q));
+    }
     return qs;
   }
+  // A base variable's value is a lookup.
+  int FirstCurriculumDepth() const override { return 0; }
+  int LastCurriculumDepth() const override { return 4; }
 
   bool IsPrimitive(const Tokens& q) const override {
     if (q.size() != 3) return false;

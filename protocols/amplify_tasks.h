@@ -30,6 +30,7 @@ inline constexpr int kTokOne = 2;
 inline constexpr int kTokLetter0 = 3;  // element names: 2 of 8 letters (3..10)
 inline constexpr int kLetters = 8;
 inline constexpr int kMaxElements = kLetters * kLetters;  // 64 names
+inline constexpr int kAnyDepth = 1 << 20;  // MakeQuestions without a depth limit
 
 // What the trainer and H see of an instance: its facts.
 struct AmplifyInstance {
@@ -61,7 +62,17 @@ class AmplifyTask {
   // A random instance of `size` elements, and the questions asked about it
   // (one per element, as in the paper).
   virtual AmplifyInstance MakeInstance(int size, Rng& rng) const = 0;
-  virtual std::vector<Tokens> MakeQuestions(const AmplifyInstance& instance, Rng& rng) const = 0;
+  // With `max_depth`, only questions of Depth() <= max_depth are asked.
+  virtual std::vector<Tokens> MakeQuestions(const AmplifyInstance& instance, Rng& rng,
+                                            int max_depth) const = 0;
+  std::vector<Tokens> MakeQuestions(const AmplifyInstance& instance, Rng& rng) const {
+    return MakeQuestions(instance, rng, kAnyDepth);
+  }
+  // The depths a question-depth curriculum steps through before it asks
+  // every question: first, the shallowest depth whose answer H builds from
+  // lookups alone; last, the deepest limited level.
+  virtual int FirstCurriculumDepth() const = 0;
+  virtual int LastCurriculumDepth() const = 0;
 
   // Whether H answers `question` by reading the facts (Lookup) instead of
   // decomposing it. Lookup of a malformed question answers idk.

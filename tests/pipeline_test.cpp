@@ -861,13 +861,18 @@ TEST_CASE("The amplify stage logs metrics and subquestion trees, and the supervi
   // The supervised baseline: same model and rounds, targets from the ground truth.
   const CommandResult s = RunOversight({"run", ConfigPath("tiny_amplify.json"), "--db", db, "--set",
                                         "stages[0].mode=\"supervised\"", "--set", "stages[0].rounds=20",
-                                        "--set", "stages[0].eval_every=20"});
+                                        "--set", "stages[0].eval_every=20", "--set", "stages[0].depth_curriculum=true"});
   INFO(s.err);
   REQUIRE(s.status == 0);
   CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND stage = 'ida' AND "
                                "name = 'h_calls' AND step = 20")) == 0);
   CHECK(std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND stage = 'ida' AND "
                                "name = 'buffer' AND step = 20")) == 160);
+  // The depth curriculum starts with k of 2 bits (-1 would be every depth);
+  // the evaluation asks every depth, 4 instances x 8 questions.
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND name = 'max_depth' AND step = 20") == "2.0");
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 1 AND name = 'max_depth' AND step = 60") == "-1.0");
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 2 AND name = 'questions_n8' AND step = 20") == "32.0");
 
   // Bad options name the key.
   const std::vector<std::pair<std::string, std::string>> bad{
@@ -875,7 +880,8 @@ TEST_CASE("The amplify stage logs metrics and subquestion trees, and the supervi
       {"stages[0].hidden=30", "stages[0].hidden: 30 is not a multiple of heads (4)"},
       {"stages[0].eval_sizes=[8, 99]", "stages[0].eval_sizes: every size must be an integer in [1, 64], got 99"},
       {"stages[0].max_difficulty=-1", "stages[0].max_difficulty"},
-      {"stages[0].mode=\"oracle\"", "stages[0].mode"}};
+      {"stages[0].mode=\"oracle\"", "stages[0].mode"},
+      {"stages[0].depth_curriculum=\"yes\"", "stages[0].depth_curriculum"}};
   for (const auto& [set, message] : bad) {
     const CommandResult b = RunOversight({"run", ConfigPath("tiny_amplify.json"), "--db", db, "--set", set});
     INFO(set << ": " << b.err);
