@@ -29,16 +29,8 @@ out="$1"
 name="$2"
 shift 2
 mkdir -p "$out"
-for db in "$@"; do
-  if [ ! -f "$db" ]; then
-    echo "$0: $db: no such database" >&2
-    exit 2
-  fi
-done
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-
-q() { sqlite3 -readonly -separator $'\t' "$1" "$2"; }
+. "$(dirname "$0")/common.sh"
+plots_setup "$@"
 newest() { q "$1" "SELECT max(id) FROM experiments"; }
 
 # Wilson interval of accuracy p over n questions: prints "pct lo hi".

@@ -27,16 +27,8 @@ fi
 out="$1"
 shift
 mkdir -p "$out"
-for db in "$@"; do
-  if [ ! -f "$db" ]; then
-    echo "$0: $db: no such database" >&2
-    exit 2
-  fi
-done
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-
-q() { sqlite3 -readonly -separator $'\t' "$1" "$2"; }
+. "$(dirname "$0")/common.sh"
+plots_setup "$@"
 
 # Wilson interval: reads "wins n" lines, prints "rate lo hi" (percent).
 wilson() {
