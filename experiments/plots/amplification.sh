@@ -128,7 +128,7 @@ i=0
 while IFS=$'\t' read -r db e stage _; do
   i=$((i + 1))
   echo "$stage" > "$tmp/label_$i"
-  for s in "$small" "$big"; do
+  for s in $(eval_sizes "$db" "$e" "$stage"); do
     q "$db" "SELECT a.step, a.value, n.value FROM metrics a JOIN metrics n ON n.experiment_id = a.experiment_id
              AND n.stage = a.stage AND n.step = a.step AND n.name = 'questions_n$s'
              WHERE a.experiment_id = $e AND a.stage = '$stage' AND a.name = 'accuracy_n$s' ORDER BY a.step" |
@@ -157,24 +157,42 @@ for i in $(seq 1 "$count"); do
 done
 
 sidx="$(awk -F'\t' '$4 == "supervised" { print NR; exit }' "$tmp/stages")"
-if [ -n "${sstage:-}" ]; then
+# compare SIZE: IDA's stages against the supervised baseline's final accuracy at SIZE.
+compare() {
+  local size="$1" sfinal sround sfirst
+  [ -s "$tmp/acc_${sidx}_$size" ] || return 0
   echo
-  echo "### IDA against the supervised baseline at n$big"
+  echo "### IDA against the supervised baseline at n$size"
   echo
-  sfinal="$(awk 'END { print $2 }' "$tmp/acc_${sidx}_$big")"
-  sround="$(awk 'END { print $1 }' "$tmp/acc_${sidx}_$big")"
-  echo "Supervised ($sstage) after $sround rounds: $sfinal%; 90% of it: $(awk -v a="$sfinal" 'BEGIN{printf "%.1f", 0.9*a}')%."
+  sfinal="$(awk 'END { print $2 }' "$tmp/acc_${sidx}_$size")"
+  sround="$(awk 'END { print $1 }' "$tmp/acc_${sidx}_$size")"
+  sfirst="$(awk -v a="$sfinal" '$2 >= 0.9 * a { print $1; exit }' "$tmp/acc_${sidx}_$size")"
+  echo "Supervised ($sstage) after $sround rounds: $sfinal%; 90% of it: $(awk -v a="$sfinal" 'BEGIN{printf "%.1f", 0.9*a}')%,"
+  echo "which the supervised baseline itself first reached at round $sfirst."
   echo
-  echo "| stage | first round at >= 90% of it | / supervised rounds | best accuracy (round) |"
-  echo "|---|---|---|---|"
+  echo "| stage | first round at >= 90% of it | / supervised's final round | / supervised's first round there | best accuracy (round) |"
+  echo "|---|---|---|---|---|"
   for i in $(seq 1 "$count"); do
     [ "$i" = "$sidx" ] && continue
-    awk -v a="$sfinal" -v sr="$sround" -v label="$(cat "$tmp/label_$i")" '
+    [ -s "$tmp/acc_${i}_$size" ] || continue
+    awk -v a="$sfinal" -v sr="$sround" -v sf="$sfirst" -v label="$(cat "$tmp/label_$i")" '
       $2 >= 0.9 * a && !hit { hit = $1 }
       $2 > best { best = $2; at = $1 }
-      END { printf "| %s | %s | %s | %.1f%% (%d) |\n", label, hit ? hit : "not reached", hit ? sprintf("%.2fx", hit / sr) : "-", best, at }' \
-      "$tmp/acc_${i}_$big"
+      END { printf "| %s | %s | %s | %s | %.1f%% (%d) |\n", label, hit ? hit : "not reached",
+                   hit ? sprintf("%.2fx", hit / sr) : "-", hit ? sprintf("%.2fx", hit / sf) : "-", best, at }' \
+      "$tmp/acc_${i}_$size"
   done
+}
+if [ -n "${sstage:-}" ]; then
+  # At the largest size the baseline trained on, and at the smallest largest
+  # size of the other stages (the largest size all of them trained on).
+  compare "$big"
+  common="$big"
+  while IFS=$'\t' read -r db e stage _; do
+    r="$(q "$db" "SELECT CAST(max(value) AS INTEGER) FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND name = 'size'")"
+    [ "$r" -lt "$common" ] && common="$r"
+  done < "$tmp/stages"
+  if [ "$common" != "$big" ]; then compare "$common"; fi
 fi
 
 colors=(black '#d62728' '#1f77b4' '#2ca02c' '#9467bd' '#ff7f0e' '#8c564b')
