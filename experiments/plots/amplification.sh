@@ -127,7 +127,12 @@ done < "$tmp/stages"
 i=0
 while IFS=$'\t' read -r db e stage _; do
   i=$((i + 1))
-  echo "$stage" > "$tmp/label_$i"
+  # The stage name, and the database's when another database has a stage of that name.
+  if [ "$(awk -F'\t' -v s="$stage" '$3 == s' "$tmp/stages" | wc -l)" -gt 1 ]; then
+    echo "$stage ($(basename "$db" .db))" > "$tmp/label_$i"
+  else
+    echo "$stage" > "$tmp/label_$i"
+  fi
   for s in $(eval_sizes "$db" "$e" "$stage"); do
     q "$db" "SELECT a.step, a.value, n.value FROM metrics a JOIN metrics n ON n.experiment_id = a.experiment_id
              AND n.stage = a.stage AND n.step = a.step AND n.name = 'questions_n$s'
@@ -221,7 +226,7 @@ set xlabel 'rounds (one distillation step each)'"
     parts+=("'$tmp/size_$i' using 1:2 with lines lw 2 lc rgb '$c' title '$(cat "$tmp/label_$i")'")
     parts+=("'$tmp/size_$i' using 1:(\$3 < 0 ? 1/0 : \$3) axes x1y2 with lines dt 3 lc rgb '$c' notitle")
   done
-  echo "set title 'Curriculum: instance size (solid); deepest question asked while the depth curriculum runs (dotted, right axis)'
+  echo "set title 'Curriculum: size (solid); deepest question while the depth curriculum runs (dotted, right axis)'
 set ylabel 'elements'
 set y2label 'question depth'
 set y2tics
