@@ -143,8 +143,9 @@ IdaStats IdaTrainer::Round(Rng& rng) {
     quality_.clear();
   }
   s.difficulty = difficulty_;
-  s.size = this->level().size;
-  s.max_depth = this->level().max_depth;
+  const IdaLevel next = this->level();  // after the curriculum step
+  s.size = next.size;
+  s.max_depth = next.max_depth;
   s.h_calls = h_calls_;
   s.teacher_calls = teacher_calls_;
   s.buffer = static_cast<int64_t>(buffer_.size());

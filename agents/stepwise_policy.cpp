@@ -83,13 +83,19 @@ StepwiseSamples SampleStepwise(StepwisePolicy& policy, const std::vector<Stepwis
   torch::Tensor tokens = EncodeStepwise(problems, {}, m);
   s.logp = torch::zeros({b, n});
   s.values = torch::zeros({b, n});
+  auto tokens_a = tokens.accessor<int64_t, 2>();
+  auto logp_out = s.logp.accessor<float, 2>();
+  auto values_out = s.values.accessor<float, 2>();
   const int64_t first = FirstStepOutput(n);
   for (int64_t k = 0; k < n; ++k) {
     auto [logits, values] = policy->forward(tokens.to(device));
-    const torch::Tensor logp = torch::log_softmax(logits.select(1, first + k).to(torch::kCPU).to(torch::kDouble), -1);
-    const torch::Tensor probs =
-        temperature > 0 ? torch::softmax(logp / temperature, -1).contiguous() : logp.contiguous();
+    const torch::Tensor logp =
+        torch::log_softmax(logits.select(1, first + k).to(torch::kCPU).to(torch::kDouble), -1).contiguous();
+    const torch::Tensor probs = temperature > 0 ? torch::softmax(logp / temperature, -1).contiguous() : logp;
+    const torch::Tensor value = values.select(1, first + k).to(torch::kCPU).to(torch::kFloat).contiguous();
     auto pa = probs.accessor<double, 2>();
+    auto la = logp.accessor<double, 2>();
+    auto va = value.accessor<float, 1>();
     for (int64_t i = 0; i < b; ++i) {
       int pick = 0;
       if (temperature > 0) {
@@ -103,9 +109,9 @@ StepwiseSamples SampleStepwise(StepwisePolicy& policy, const std::vector<Stepwis
           if (pa[i][v] > pa[i][pick]) pick = v;
       }
       s.steps[static_cast<size_t>(i)].push_back(pick);
-      s.logp[i][k] = logp[i][pick].item<double>();
-      s.values[i][k] = values[i][first + k].item<double>();
-      if (k + 1 < n) tokens[i][first + 1 + k] = pick;
+      logp_out[i][k] = static_cast<float>(la[i][pick]);
+      values_out[i][k] = va[i];
+      if (k + 1 < n) tokens_a[i][first + 1 + k] = pick;
     }
   }
   s.tokens = tokens;
