@@ -95,9 +95,11 @@ void RegisterSftStage(Registries& registries);
 void RegisterPpoStage(Registries& registries);
 void RegisterDpoStage(Registries& registries);
 void RegisterAmplifyStage(Registries& registries);
+void RegisterProcessStages(Registries& registries);
 
 void RegisterPolicyAgents(Registries& registries) {
   RegisterAmplifyStage(registries);
+  RegisterProcessStages(registries);
   RegisterSftStage(registries);
   RegisterPpoStage(registries);
   RegisterDpoStage(registries);

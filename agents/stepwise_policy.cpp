@@ -21,6 +21,27 @@ int64_t CommonSteps(const std::vector<StepwiseProblem>& problems) {
   return static_cast<int64_t>(n);
 }
 
+// The solutions' steps [B, n]; throws on a wrong length or value.
+torch::Tensor SolutionTensor(const std::vector<std::vector<int>>& solutions, int64_t n, int m, int64_t b) {
+  if (static_cast<int64_t>(solutions.size()) != b)
+    throw std::invalid_argument("stepwise batch: " + std::to_string(solutions.size()) + " solutions for " +
+                                std::to_string(b) + " problems");
+  torch::Tensor targets = torch::zeros({b, n}, torch::kLong);
+  auto a = targets.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& sol = solutions[static_cast<size_t>(i)];
+    if (static_cast<int64_t>(sol.size()) != n)
+      throw std::invalid_argument("stepwise batch: a solution of " + std::to_string(sol.size()) + " steps for " +
+                                  std::to_string(n) + " operations");
+    for (int64_t k = 0; k < n; ++k) {
+      const int v = sol[static_cast<size_t>(k)];
+      if (v < 0 || v >= m) throw std::invalid_argument("stepwise batch: step value " + std::to_string(v) + " out of range");
+      a[i][k] = v;
+    }
+  }
+  return targets;
+}
+
 }  // namespace
 
 StepwisePolicyImpl::StepwisePolicyImpl(StepwisePolicyOptions o) : options_(o) {
@@ -52,9 +73,10 @@ std::pair<torch::Tensor, torch::Tensor> StepwisePolicyImpl::forward(const torch:
 }
 
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
-                             const std::vector<std::vector<int>>& solutions, int modulus) {
+                             const std::vector<std::vector<int>>& solutions, int modulus, bool all_steps) {
   const int64_t n = CommonSteps(problems), b = static_cast<int64_t>(problems.size());
-  torch::Tensor tokens = torch::zeros({b, 3 * n + 1}, torch::kLong);
+  const int64_t written = all_steps ? n : n - 1;
+  torch::Tensor tokens = torch::zeros({b, 2 * n + 2 + written}, torch::kLong);
   auto a = tokens.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
     const StepwiseProblem& p = problems[static_cast<size_t>(i)];
@@ -66,7 +88,7 @@ torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
     }
     a[i][2 * n + 1] = Sep(modulus);
     if (i < static_cast<int64_t>(solutions.size()))
-      for (int64_t k = 0; k + 1 < n && k < static_cast<int64_t>(solutions[static_cast<size_t>(i)].size()); ++k)
+      for (int64_t k = 0; k < written && k < static_cast<int64_t>(solutions[static_cast<size_t>(i)].size()); ++k)
         a[i][2 * n + 2 + k] = solutions[static_cast<size_t>(i)][static_cast<size_t>(k)];
   }
   return tokens;
@@ -122,26 +144,25 @@ std::pair<torch::Tensor, torch::Tensor> StepLogProbs(StepwisePolicy& policy,
                                                      const std::vector<StepwiseProblem>& problems,
                                                      const std::vector<std::vector<int>>& solutions) {
   const int m = policy->options().modulus;
-  const int64_t n = CommonSteps(problems), b = static_cast<int64_t>(problems.size());
+  const int64_t n = CommonSteps(problems);
   const auto device = policy->parameters().front().device();
-  torch::Tensor targets = torch::zeros({b, n}, torch::kLong);
-  for (int64_t i = 0; i < b; ++i) {
-    const auto& sol = solutions.at(static_cast<size_t>(i));
-    if (static_cast<int64_t>(sol.size()) != n)
-      throw std::invalid_argument("stepwise batch: a solution of " + std::to_string(sol.size()) + " steps for " +
-                                  std::to_string(n) + " operations");
-    for (int64_t k = 0; k < n; ++k) {
-      const int v = sol[static_cast<size_t>(k)];
-      if (v < 0 || v >= m) throw std::invalid_argument("stepwise batch: step value " + std::to_string(v) + " out of range");
-      targets[i][k] = v;
-    }
-  }
+  const torch::Tensor targets = SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));
   auto [logits, values] = policy->forward(EncodeStepwise(problems, solutions, m).to(device));
   const int64_t first = FirstStepOutput(n);
   const torch::Tensor step_logits = logits.narrow(1, first, n);  // [B, n, M]
   const torch::Tensor logp =
       torch::log_softmax(step_logits, -1).gather(-1, targets.to(device).unsqueeze(-1)).squeeze(-1);
   return {logp, values.narrow(1, first, n)};
+}
+
+torch::Tensor StepScoreLogits(StepwisePolicy& model, const std::vector<StepwiseProblem>& problems,
+                              const std::vector<std::vector<int>>& solutions) {
+  const int m = model->options().modulus;
+  const int64_t n = CommonSteps(problems);
+  SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));  // validates
+  const auto device = model->parameters().front().device();
+  const torch::Tensor values = model->forward(EncodeStepwise(problems, solutions, m, true).to(device)).second;
+  return values.narrow(1, FirstStepOutput(n) + 1, n);
 }
 
 double StepwiseSftStep(StepwisePolicy& policy, torch::optim::Adam& adam,
@@ -169,10 +190,38 @@ std::vector<double> OracleStepRewards(const StepCheck& check, StepwiseReward kin
   return r;
 }
 
+StepRewardFn OracleRewardFn(StepwiseReward kind, double flip) {
+  return [kind, flip](const std::vector<StepwiseProblem>&, const std::vector<std::vector<int>>&,
+                      const std::vector<StepCheck>& checks, Rng& rng) {
+    std::vector<std::vector<double>> r;
+    for (const StepCheck& c : checks) r.push_back(OracleStepRewards(c, kind, flip, rng));
+    return r;
+  };
+}
+
+StepRewardFn RewardModelFn(StepwisePolicy model, StepwiseReward kind) {
+  return [model, kind](const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions,
+                       const std::vector<StepCheck>&, Rng&) mutable {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const torch::Tensor p =
+        torch::sigmoid(StepScoreLogits(model, problems, solutions)).to(torch::kCPU).to(torch::kDouble).contiguous();
+    auto a = p.accessor<double, 2>();
+    const int64_t n = p.size(1);
+    std::vector<std::vector<double>> r(problems.size(), std::vector<double>(static_cast<size_t>(n), 0.0));
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (kind == StepwiseReward::kOutcome)
+        r[i].back() = a[static_cast<int64_t>(i)][n - 1];
+      else
+        for (int64_t k = 0; k < n; ++k) r[i][static_cast<size_t>(k)] = a[static_cast<int64_t>(i)][k] / static_cast<double>(n);
+    }
+    return r;
+  };
+}
+
 StepwisePpoStats StepwisePpoUpdate(StepwisePolicy& policy, StepwisePolicy& reference,
                                    torch::optim::Adam& adam, const std::vector<StepwiseProblem>& problems,
-                                   StepwiseReward reward, double flip, const StepwisePpoOptions& o,
-                                   Rng& rng) {
+                                   const StepRewardFn& reward, const StepwisePpoOptions& o, Rng& rng) {
   policy->eval();
   const StepwiseSamples s = SampleStepwise(policy, problems, 1.0, rng);
   const int64_t b = static_cast<int64_t>(problems.size());
@@ -184,11 +233,14 @@ StepwisePpoStats StepwisePpoUpdate(StepwisePolicy& policy, StepwisePolicy& refer
   StepwisePpoStats stats;
   TraceErrorStats trace;
   std::vector<torch::Tensor> advantages, returns;
+  std::vector<StepCheck> checks;
   for (int64_t i = 0; i < b; ++i) {
-    const StepCheck check = CheckSteps(problems[static_cast<size_t>(i)], s.steps[static_cast<size_t>(i)]);
-    trace.Add(check);
-    const std::vector<double> r = OracleStepRewards(check, reward, flip, rng);
-    torch::Tensor rewards = torch::tensor(r, torch::kDouble);
+    checks.push_back(CheckSteps(problems[static_cast<size_t>(i)], s.steps[static_cast<size_t>(i)]));
+    trace.Add(checks.back());
+  }
+  const std::vector<std::vector<double>> all_rewards = reward(problems, s.steps, checks, rng);
+  for (int64_t i = 0; i < b; ++i) {
+    torch::Tensor rewards = torch::tensor(all_rewards.at(static_cast<size_t>(i)), torch::kDouble);
     stats.reward += rewards.sum().item<double>();
     const torch::Tensor log_ratio = s.logp[i] - ref_logp[i];
     stats.kl += KlK3(s.logp[i], ref_logp[i]).sum().item<double>();

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "agents/rl_losses.h"
@@ -44,9 +45,21 @@ TORCH_MODULE(StepwisePolicy);
 
 // [B, 2n + 2 + (n - 1)] tokens of problems (all with n operations) and
 // solutions of n steps (teacher forcing: the solution's first n - 1 steps
-// are inputs). Throws std::invalid_argument on problems of different lengths.
+// are inputs); with `all_steps`, [B, 2n + 2 + n], every step (what a reward
+// model reads). Throws std::invalid_argument on problems of different lengths.
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
-                             const std::vector<std::vector<int>>& solutions, int modulus);
+                             const std::vector<std::vector<int>>& solutions, int modulus,
+                             bool all_steps = false);
+
+// A reward model of written solutions is the same transformer read
+// differently: it sees the problem and every step, and its value head's
+// output at step k (after reading it) is a logit, [B, n], with gradient.
+// An outcome model is trained on the last one (is the final answer right?),
+// a process model on every one (is step k valid?). Throws
+// std::invalid_argument on a solution of the wrong length or a value out of
+// range.
+torch::Tensor StepScoreLogits(StepwisePolicy& model, const std::vector<StepwiseProblem>& problems,
+                              const std::vector<std::vector<int>>& solutions);
 
 struct StepwiseSamples {
   std::vector<std::vector<int>> steps;  // per problem, n values
@@ -97,11 +110,20 @@ struct StepwisePpoStats {
   double approx_kl = 0, clip_fraction = 0;
 };
 
+// Per-step rewards of every solution (n per solution) from a judge: an
+// oracle (OracleStepRewards) or a learned reward model.
+using StepRewardFn = std::function<std::vector<std::vector<double>>(
+    const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions,
+    const std::vector<StepCheck>& checks, Rng& rng)>;
+StepRewardFn OracleRewardFn(StepwiseReward kind, double flip);
+// A learned model's rewards: outcome, sigmoid(the last logit) on the last
+// step; process, sigmoid(logit_k) / n on step k.
+StepRewardFn RewardModelFn(StepwisePolicy model, StepwiseReward kind);
+
 // One PPO update on fresh samples of `problems`: the policy against a frozen
 // reference (the SFT policy), rewards from `reward` per step.
 StepwisePpoStats StepwisePpoUpdate(StepwisePolicy& policy, StepwisePolicy& reference,
                                    torch::optim::Adam& adam, const std::vector<StepwiseProblem>& problems,
-                                   StepwiseReward reward, double flip, const StepwisePpoOptions& options,
-                                   Rng& rng);
+                                   const StepRewardFn& reward, const StepwisePpoOptions& options, Rng& rng);
 
 }  // namespace oversight

@@ -889,3 +889,103 @@ TEST_CASE("The amplify stage logs metrics and subquestion trees, and the supervi
     CHECK_THAT(b.err, Catch::Contains(message));
   }
 }
+
+// Issue 7: process supervision end to end. SFT, the policy's samples logged
+// as process episodes judged by both oracles, outcome and process reward
+// models trained on those logged labels, reranking, PPO with an oracle and a
+// learned reward, every policy measured on the same test problems.
+TEST_CASE("The process stages log judged step-by-step solutions and train on them", "[pipeline][process]") {
+  TempDir dir("process");
+  const std::string db = dir / "runs.db";
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_process.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.err, Catch::Contains("rerank_prm: final-answer error"));
+  auto metric = [&](const std::string& stage, const std::string& name) {
+    return std::stod(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 1 AND stage = '" + stage +
+                                      "' AND name = '" + name + "' ORDER BY step DESC LIMIT 1"));
+  };
+  // Every policy on the same 200 test problems; trace error is the share of
+  // the right answers with a wrong step.
+  for (const char* stage : {"sft", "rerank_prm", "outcome_rl", "process_rl"}) {
+    INFO(stage);
+    CHECK(metric(stage, "test_problems") == 200);
+    CHECK(metric(stage, "final_error") == Approx(1 - metric(stage, "final_correct") / 200));
+    CHECK(metric(stage, "trace_error") == Approx(metric(stage, "trace_errors") / metric(stage, "final_correct")));
+  }
+  CHECK(metric("sft", "final_error") < 0.85);  // chance is 0.9
+  CHECK(metric("rerank_prm", "samples") == 4);
+  for (const char* name : {"reward", "kl", "sample_final_error", "sample_trace_error", "approx_kl", "clip_fraction"})
+    CHECK_NOTHROW(metric("outcome_rl", name));
+  CHECK(metric("prm", "heldout_accuracy") > 0.5);
+  CHECK(QueryOne(db, "SELECT group_concat(kind || ':' || name, ' ') FROM (SELECT kind, name FROM artifacts WHERE kind "
+                     "LIKE 'stepwise%' ORDER BY id)") ==
+        "stepwise_policy:sft stepwise_rm:orm stepwise_rm:prm stepwise_policy:outcome_rl stepwise_policy:process_rl");
+
+  // 100 problems x 2 samples; each episode: the problem, then one turn per
+  // step; two oracle judgements; without flips the outcome oracle's label is
+  // the episode's correctness and the process oracle's labels the true ones.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage = 'samples' AND protocol = 'process'") == "200");
+  CHECK(QueryOne(db, "SELECT count(DISTINCT instance) FROM episodes WHERE stage = 'samples'") == "100");
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE stage = 'samples' AND (SELECT count(*) FROM turns t "
+                     "WHERE t.episode_id = e.id AND t.role = 'step' AND t.parent_turn_id IS NOT NULL) = 3 AND "
+                     "(SELECT role FROM turns t WHERE t.episode_id = e.id AND t.idx = 0) = 'problem'") == "200");
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id WHERE e.stage = 'samples' "
+                     "AND j.judge_kind = 'oracle'") == "400");
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id WHERE j.judge = "
+                     "'outcome_oracle' AND json_extract(j.detail, '$.label') != e.correct") == "0");
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements WHERE judge = 'process_oracle' AND "
+                     "json_extract(detail, '$.labels') != json_extract(detail, '$.true_labels')") == "0");
+  // A right answer through a wrong step: the outcome oracle says correct, the
+  // process oracle names the step (the SFT policy makes such solutions).
+  CHECK(std::stoi(QueryOne(db, "SELECT count(*) FROM judgements o JOIN judgements p ON p.episode_id = o.episode_id "
+                               "WHERE o.judge = 'outcome_oracle' AND o.verdict = 'correct' AND p.judge = "
+                               "'process_oracle' AND p.verdict = 'invalid'")) > 0);
+  // Reranking logs the chosen solution with the reward model's judgement.
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id WHERE e.stage = "
+                     "'rerank_prm' AND j.judge = 'rm:prm' AND j.judge_kind = 'reward_model' AND j.confidence "
+                     "BETWEEN 0 AND 1 AND json_array_length(j.detail, '$.step_scores') = 3") == "3");
+
+  // Label noise: every label flipped with probability 0.3.
+  const CommandResult n = RunOversight({"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
+                                        "stages=[" + QueryOne(db, "SELECT json_extract(config_json, '$.stages[0]') FROM "
+                                                                  "experiments WHERE id = 1") +
+                                            ", {\"name\": \"noisy\", \"kind\": \"process_episodes\", \"policy\": "
+                                            "\"sft\", \"problems\": 200, \"samples_per_problem\": 2, \"flip\": 0.3}]"});
+  INFO(n.err);
+  REQUIRE(n.status == 0);
+  const double flipped = std::stod(QueryOne(
+      db, "SELECT avg(json_extract(detail, '$.label') != json_extract(detail, '$.true_label')) FROM judgements j "
+          "JOIN episodes e ON e.id = j.episode_id WHERE e.experiment_id = 2 AND j.judge = 'outcome_oracle'"));
+  CHECK(flipped > 0.25);
+  CHECK(flipped < 0.35);
+
+  // Bad options and bad logs name what was wrong.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad{
+      {{"stages[5].reward=\"process_rm\""}, "stages[5].reward_model"},
+      {{"stages[6].reward_model=\"orm\""}, "'orm' is an outcome reward model, but reward is process_rm"},
+      {{"stages[4].reward_model=\"nope\""}, "stages[4].reward_model"},
+      {{"stages[5].flip=0.1", "stages[5].reward=\"outcome_rm\"", "stages[5].reward_model=\"orm\""}, "stages[5].flip"},
+      {{"stages[2].from_stage=\"nothing\""}, "stages[2].from_stage: no logged process episodes"},
+      {{"stages[0].embed=30", "stages[0].heads=4"}, "stages[0].embed: 30 is not a multiple of heads (4)"},
+      {{"stages[0].steps=0"}, "stages[0].steps"}};
+  for (const auto& [sets, message] : bad) {
+    std::vector<std::string> args{"run", ConfigPath("tiny_process.json"), "--db", dir / "bad.db"};
+    for (const std::string& s : sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    const CommandResult b = RunOversight(args);
+    INFO(sets.front() << ": " << b.err);
+    CHECK(b.status == 2);
+    CHECK_THAT(b.err, Catch::Contains(message));
+  }
+  // A logged step that is not a value: the reward model's trainer names the episode.
+  Store::Open(db)->Exec("UPDATE turns SET action = '{\"step\": 1, \"value\": 42}' WHERE id = (SELECT t.id FROM turns t JOIN "
+                "episodes e ON e.id = t.episode_id WHERE e.stage = 'samples' AND t.role = 'step' LIMIT 1)", "corrupt a step");
+  const CommandResult c = RunOversight({"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
+                                        "stages=[{\"name\": \"orm2\", \"kind\": \"process_rm\", \"from_experiment\": "
+                                        "\"1\", \"from_stage\": \"samples\", \"artifact\": \"orm2\"}]"});
+  CHECK(c.status == 2);
+  CHECK_THAT(c.err, Catch::Contains("episode") && Catch::Contains("not a step value in range"));
+}
