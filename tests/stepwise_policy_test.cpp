@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <numeric>
+
 #include "agents/stepwise_policy.h"
 
 using namespace oversight;
@@ -103,4 +105,107 @@ TEST_CASE("Oracle step rewards: the outcome on the last step, the process on eve
     labels += 3;
   }
   CHECK(static_cast<double>(flipped) / labels == Approx(0.2).margin(0.015));
+}
+
+TEST_CASE("A reward model reads every step: one logit per step, causal, and rewards from them", "[stepwise]") {
+  torch::manual_seed(3);
+  StepwisePolicy rm(Small());
+  StepwiseProblem p;
+  p.start = 3;
+  p.ops = {{false, 1}, {true, 5}, {false, 2}};
+  // The encoding of a scored solution holds every step, the last included.
+  const torch::Tensor t = EncodeStepwise({p}, {{4, 0, 2}}, 10, true);
+  CHECK(t.sizes() == torch::IntArrayRef({1, 11}));
+  CHECK(t[0][10].item<int64_t>() == 2);
+
+  const torch::Tensor a = StepScoreLogits(rm, {p, p}, {{4, 0, 2}, {4, 0, 7}});
+  CHECK(a.sizes() == torch::IntArrayRef({2, 3}));
+  CHECK(a.requires_grad());
+  // Step k's logit sees steps 1..k only: changing the last step moves the
+  // last logit and nothing before it.
+  CHECK(a[0][0].item<float>() == a[1][0].item<float>());
+  CHECK(a[0][1].item<float>() == a[1][1].item<float>());
+  CHECK(a[0][2].item<float>() != a[1][2].item<float>());
+  CHECK_THROWS_WITH(StepScoreLogits(rm, {p}, {{4, 0}}), Catch::Contains("2 steps for 3 operations"));
+
+  Rng rng(1);
+  const std::vector<StepCheck> checks{CheckSteps(p, {4, 0, 2})};
+  const auto outcome = RewardModelFn(rm, StepwiseReward::kOutcome)({p}, {{4, 0, 2}}, checks, rng)[0];
+  const float last = torch::sigmoid(a[0][2]).item<float>();
+  CHECK(outcome[0] == 0);
+  CHECK(outcome[1] == 0);
+  CHECK(outcome[2] == Approx(last).epsilon(1e-5));
+  const auto process = RewardModelFn(rm, StepwiseReward::kProcess)({p}, {{4, 0, 2}}, checks, rng)[0];
+  for (int k = 0; k < 3; ++k)
+    CHECK(process[static_cast<size_t>(k)] == Approx(torch::sigmoid(a[0][k]).item<float>() / 3).epsilon(1e-5));
+}
+
+// Issue 7's tiny run: PPO on the outcome oracle alone raises the share of
+// right answers, and among them are solutions with a wrong step that got the
+// full outcome reward; the step checker names the step, and the process
+// oracle withholds its reward.
+TEST_CASE("Outcome-only PPO reaches right answers through wrong steps that the step checker catches", "[stepwise]") {
+  torch::manual_seed(4);
+  StepwiseOptions so;
+  so.steps = 3;
+  Rng rng(5);
+  std::vector<StepwiseProblem> demos;
+  std::vector<std::vector<int>> solutions;
+  for (int i = 0; i < 1000; ++i) {
+    demos.push_back(MakeStepwiseProblem(so, rng));
+    solutions.push_back(SolveSteps(demos.back()));
+  }
+  StepwisePolicy policy(Small()), reference(Small());
+  torch::optim::Adam sft(policy->parameters(), torch::optim::AdamOptions(1e-3));
+  for (int k = 0; k < 400; ++k) {
+    std::vector<StepwiseProblem> bp;
+    std::vector<std::vector<int>> bs;
+    for (int j = 0; j < 32; ++j) {
+      const size_t i = UniformInt(rng, demos.size());
+      bp.push_back(demos[i]);
+      bs.push_back(solutions[i]);
+    }
+    StepwiseSftStep(policy, sft, bp, bs);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    auto to = reference->parameters(), from = policy->parameters();
+    for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+  }
+  const TraceErrorStats before = Evaluate(policy, so, 1.0, 70);
+  StepwisePpoOptions o;
+  o.kl_coef = 0.01;
+  torch::optim::Adam adam(policy->parameters(), torch::optim::AdamOptions(o.learning_rate));
+  const StepRewardFn outcome = OracleRewardFn(StepwiseReward::kOutcome, 0.0);
+  for (int u = 0; u < 60; ++u) {
+    std::vector<StepwiseProblem> problems;
+    for (int j = 0; j < 128; ++j) problems.push_back(MakeStepwiseProblem(so, rng));
+    StepwisePpoUpdate(policy, reference, adam, problems, outcome, o, rng);
+  }
+  const TraceErrorStats after = Evaluate(policy, so, 1.0, 70);  // the same held-out problems and draws
+  INFO("final-answer error " << before.FinalAnswerError() << " -> " << after.FinalAnswerError() << ", trace error "
+                             << before.TraceError() << " -> " << after.TraceError());
+  CHECK(after.FinalAnswerError() < before.FinalAnswerError() - 0.05);
+
+  // The trained policy's right answers through wrong steps.
+  Rng eval(71);
+  std::vector<StepwiseProblem> problems;
+  for (int i = 0; i < 300; ++i) problems.push_back(MakeStepwiseProblem(so, eval));
+  const StepwiseSamples s = SampleStepwise(policy, problems, 1.0, eval);
+  int caught = 0;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const StepCheck c = CheckSteps(problems[i], s.steps[i]);
+    if (!c.trace_error) continue;
+    ++caught;
+    INFO(DescribeProblem(problems[i]) << ": " << DescribeSteps(s.steps[i]));
+    REQUIRE(c.first_error >= 0);
+    CHECK_FALSE(c.valid[static_cast<size_t>(c.first_error)]);
+    CHECK(s.steps[i].back() == SolveSteps(problems[i]).back());
+    const std::vector<double> r_out = OracleStepRewards(c, StepwiseReward::kOutcome, 0.0, eval);
+    const std::vector<double> r_proc = OracleStepRewards(c, StepwiseReward::kProcess, 0.0, eval);
+    CHECK(r_out.back() == 1.0);  // full marks from the outcome judge
+    CHECK(r_proc[static_cast<size_t>(c.first_error)] == 0.0);
+    CHECK(std::accumulate(r_proc.begin(), r_proc.end(), 0.0) < 1.0);
+  }
+  CHECK(caught > 0);
 }
