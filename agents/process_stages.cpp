@@ -7,7 +7,9 @@
 //                     judged by the outcome and process oracles (with label
 //                     flips): the reward models' training data
 //   process_rm        an outcome or process reward model trained on the
-//                     logged labels of a process_episodes stage
+//                     logged labels of a process_episodes stage (the policy
+//                     network read as a classifier, StepScoreLogits; from a
+//                     fresh network or, with "init", from a policy)
 //   process_ppo       PPO from a policy with an outcome or process reward,
 //                     from an oracle or a learned reward model
 //   process_eval      a policy's greedy solutions, or the best of N samples
@@ -353,6 +355,17 @@ void PrintEvaluation(const std::string& stage, const TrainingLoop::Figures& f) {
 
 // ---- stages ----
 
+// Trains `m` by `loop` (resuming from the checkpoint of `artifact`, if any)
+// and saves it as artifact (kind, artifact).
+void TrainAndSave(StageContext& ctx, const TrainingLoop& loop, StepwiseModel& m, torch::optim::Adam& adam,
+                  const char* kind, const std::string& artifact, const std::string& what) {
+  TrainingCheckpoint checkpoint(ctx, artifact + ".checkpoint");
+  const int64_t start = ResumeFrom(checkpoint, *m.net, adam, ctx.device, what);
+  const int64_t step = RunTrainingLoop(ctx, loop, start, checkpoint, *m.net, adam);
+  SaveStepwiseModel(ctx, m, kind, artifact, step);
+  std::cerr << "  " << what << ": " << kind << " '" << artifact << "'\n";
+}
+
 struct SftOptions {
   StepwiseOptions problems;
   StepwisePolicyOptions model;
@@ -380,8 +393,6 @@ class ProcessSftStage : public Stage {
     std::vector<std::vector<int>> answers;
     for (const StepwiseProblem& p : demos) answers.push_back(SolveSteps(p));
     torch::optim::Adam adam(m.net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
-    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    const int64_t start = ResumeFrom(checkpoint, *m.net, adam, ctx.device, "process SFT");
     TrainingLoop loop = o_.loop;
     loop.note = "final-answer error";
     loop.train = [&](int64_t step) -> TrainingLoop::Figures {
@@ -400,9 +411,7 @@ class ProcessSftStage : public Stage {
           EvaluateOnTest(ctx, m.net, nullptr, "", 0, o_.problems, o_.eval, step == loop.batches, o_.artifact);
       return f;
     };
-    const int64_t step = RunTrainingLoop(ctx, loop, start, checkpoint, *m.net, adam);
-    SaveStepwiseModel(ctx, m, kPolicyKind, o_.artifact, step);
-    std::cerr << "  stepwise policy '" << o_.artifact << "'\n";
+    TrainAndSave(ctx, loop, m, adam, kPolicyKind, o_.artifact, "process SFT");
   }
 
  private:
@@ -548,6 +557,7 @@ std::vector<LoggedSolution> ReadLoggedSolutions(Store& store, int64_t experiment
 struct RewardModelStageOptions {
   std::string from_experiment, from_stage;
   std::string objective = "process";
+  std::string init;  // a stepwise_policy to start from ("" = a fresh network of `model`'s shape)
   StepwisePolicyOptions model;
   int batch_size = 64;
   double learning_rate = 1e-3;
@@ -578,14 +588,26 @@ class ProcessRewardModelStage : public Stage {
     std::cerr << "  " << (process ? "process" : "outcome") << " reward model on " << train.size()
               << " solutions (" << heldout.size() << " held out)\n";
     torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
+    const int modulus = all.front().problem.modulus, steps = static_cast<int>(all.front().steps.size());
     StepwiseModel m;
-    StepwisePolicyOptions mo = o_.model;
-    mo.modulus = all.front().problem.modulus;
-    mo.max_steps = std::max(mo.max_steps, static_cast<int>(all.front().steps.size()));
-    m.net = StepwisePolicy(mo);
-    m.net->to(torch::Device(ctx.device));
-    m.problems.modulus = mo.modulus;
-    m.problems.steps = static_cast<int>(all.front().steps.size());
+    if (!o_.init.empty()) {
+      // As reward models are initialised from the policy's language model
+      // (Uesato et al., Ouyang et al.): it already reads the arithmetic.
+      m = LoadPolicyArtifact(ctx, o_.init, where_ + ".init");
+      if (m.problems.modulus != modulus || m.net->options().max_steps < steps)
+        throw ConfigError(where_ + ".init: policy '" + o_.init + "' reads values modulo " +
+                          std::to_string(m.problems.modulus) + " and up to " +
+                          std::to_string(m.net->options().max_steps) + " steps; the logged solutions are " +
+                          std::to_string(steps) + " steps modulo " + std::to_string(modulus));
+    } else {
+      StepwisePolicyOptions mo = o_.model;
+      mo.modulus = modulus;
+      mo.max_steps = std::max(mo.max_steps, steps);
+      m.net = StepwisePolicy(mo);
+      m.net->to(torch::Device(ctx.device));
+    }
+    m.problems.modulus = modulus;
+    m.problems.steps = steps;
     m.objective = o_.objective;
     const torch::Device device(ctx.device);
     // The loss and accuracy of a batch, against the logged or the true labels.
@@ -611,8 +633,6 @@ class ProcessRewardModelStage : public Stage {
                      : PointwiseOutcomeLoss(logits, target);
     };
     torch::optim::Adam adam(m.net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
-    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    const int64_t start = ResumeFrom(checkpoint, *m.net, adam, ctx.device, "reward model");
     TrainingLoop loop = o_.loop;
     loop.note = "held-out accuracy";
     loop.train = [&](int64_t step) -> TrainingLoop::Figures {
@@ -637,9 +657,7 @@ class ProcessRewardModelStage : public Stage {
       batch_loss(heldout, true, &true_acc);
       return {{"heldout_accuracy", acc}, {"heldout_loss", loss}, {"heldout_true_accuracy", true_acc}};
     };
-    const int64_t step = RunTrainingLoop(ctx, loop, start, checkpoint, *m.net, adam);
-    SaveStepwiseModel(ctx, m, kRewardModelKind, o_.artifact, step);
-    std::cerr << "  " << o_.objective << " reward model '" << o_.artifact << "'\n";
+    TrainAndSave(ctx, loop, m, adam, kRewardModelKind, o_.artifact, o_.objective + " reward model");
   }
 
  private:
@@ -680,8 +698,6 @@ class ProcessPpoStage : public Stage {
       reward = OracleRewardFn(kind, o_.flip);
     }
     torch::optim::Adam adam(m.net->parameters(), torch::optim::AdamOptions(o_.ppo.learning_rate));
-    TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
-    const int64_t start = ResumeFrom(checkpoint, *m.net, adam, ctx.device, "process PPO");
     TrainingLoop loop = o_.loop;
     loop.note = "final-answer error";
     loop.train = [&](int64_t step) -> TrainingLoop::Figures {
@@ -695,9 +711,7 @@ class ProcessPpoStage : public Stage {
     loop.evaluate = [&](int64_t step) {
       return EvaluateOnTest(ctx, m.net, nullptr, "", 0, m.problems, o_.eval, step == loop.batches, o_.artifact);
     };
-    const int64_t step = RunTrainingLoop(ctx, loop, start, checkpoint, *m.net, adam);
-    SaveStepwiseModel(ctx, m, kPolicyKind, o_.artifact, step);
-    std::cerr << "  stepwise policy '" << o_.artifact << "' (" << o_.reward << " reward)\n";
+    TrainAndSave(ctx, loop, m, adam, kPolicyKind, o_.artifact, "PPO with the " + o_.reward + " reward");
   }
 
  private:
@@ -787,6 +801,10 @@ void RegisterProcessStages(Registries& registries) {
     o.from_experiment = node.String("from_experiment", o.from_experiment);
     o.from_stage = node.RequireString("from_stage");
     o.objective = node.Enum("objective", o.objective, {"outcome", "process"});
+    o.init = node.String("init", o.init);
+    for (const char* key : {"embed", "heads", "layers"})
+      if (!o.init.empty() && node.Has(key))
+        node.FailAt(key, "the reward model has the shape of its \"init\" policy '" + o.init + "'");
     ReadModelOptions(node, o.model);
     o.batch_size = static_cast<int>(node.Int("batch_size", o.batch_size, 1, 65536));
     o.learning_rate = node.Number("learning_rate", o.learning_rate, 1e-9, 1.0);

@@ -73,9 +73,9 @@ std::pair<torch::Tensor, torch::Tensor> StepwisePolicyImpl::forward(const torch:
 }
 
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
-                             const std::vector<std::vector<int>>& solutions, int modulus, bool all_steps) {
+                             const std::vector<std::vector<int>>& solutions, int modulus) {
   const int64_t n = CommonSteps(problems), b = static_cast<int64_t>(problems.size());
-  const int64_t written = all_steps ? n : n - 1;
+  const int64_t written = n - 1;
   torch::Tensor tokens = torch::zeros({b, 2 * n + 2 + written}, torch::kLong);
   auto a = tokens.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
@@ -159,10 +159,10 @@ torch::Tensor StepScoreLogits(StepwisePolicy& model, const std::vector<StepwiseP
                               const std::vector<std::vector<int>>& solutions) {
   const int m = model->options().modulus;
   const int64_t n = CommonSteps(problems);
-  SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));  // validates
   const auto device = model->parameters().front().device();
-  const torch::Tensor values = model->forward(EncodeStepwise(problems, solutions, m, true).to(device)).second;
-  return values.narrow(1, FirstStepOutput(n) + 1, n);
+  const torch::Tensor written = SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));
+  const torch::Tensor logits = model->forward(EncodeStepwise(problems, solutions, m).to(device)).first;
+  return logits.narrow(1, FirstStepOutput(n), n).gather(-1, written.to(device).unsqueeze(-1)).squeeze(-1);
 }
 
 double StepwiseSftStep(StepwisePolicy& policy, torch::optim::Adam& adam,

@@ -45,19 +45,19 @@ TORCH_MODULE(StepwisePolicy);
 
 // [B, 2n + 2 + (n - 1)] tokens of problems (all with n operations) and
 // solutions of n steps (teacher forcing: the solution's first n - 1 steps
-// are inputs); with `all_steps`, [B, 2n + 2 + n], every step (what a reward
-// model reads). Throws std::invalid_argument on problems of different lengths.
+// are inputs). Throws std::invalid_argument on problems of different lengths.
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
-                             const std::vector<std::vector<int>>& solutions, int modulus,
-                             bool all_steps = false);
+                             const std::vector<std::vector<int>>& solutions, int modulus);
 
-// A reward model of written solutions is the same transformer read
-// differently: it sees the problem and every step, and its value head's
-// output at step k (after reading it) is a logit, [B, n], with gradient.
+// A reward model of written solutions is the same transformer read as a
+// classifier: where the policy predicts step k, the logit of the value the
+// solution wrote there is the reward model's logit for step k, [B, n], with
+// gradient (it sees the problem, steps 1 .. k - 1 and the value of step k).
 // An outcome model is trained on the last one (is the final answer right?),
-// a process model on every one (is step k valid?). Throws
-// std::invalid_argument on a solution of the wrong length or a value out of
-// range.
+// a process model on every one (is step k valid?); initialised from the SFT
+// policy it starts from the policy's own belief in each written value.
+// Throws std::invalid_argument on a solution of the wrong length or a value
+// out of range.
 torch::Tensor StepScoreLogits(StepwisePolicy& model, const std::vector<StepwiseProblem>& problems,
                               const std::vector<std::vector<int>>& solutions);
 

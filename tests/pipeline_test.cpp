@@ -968,7 +968,9 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
       {{"stages[5].flip=0.1", "stages[5].reward=\"outcome_rm\"", "stages[5].reward_model=\"orm\""}, "stages[5].flip"},
       {{"stages[2].from_stage=\"nothing\""}, "stages[2].from_stage: no logged process episodes"},
       {{"stages[0].embed=30", "stages[0].heads=4"}, "stages[0].embed: 30 is not a multiple of heads (4)"},
-      {{"stages[0].steps=0"}, "stages[0].steps"}};
+      {{"stages[0].steps=0"}, "stages[0].steps"},
+      {{"stages[3].embed=32"}, "stages[3].embed: the reward model has the shape of its \"init\" policy 'sft'"},
+      {{"stages[3].init=\"orm\""}, "stages[3].init"}};
   for (const auto& [sets, message] : bad) {
     std::vector<std::string> args{"run", ConfigPath("tiny_process.json"), "--db", dir / "bad.db"};
     for (const std::string& s : sets) {

@@ -31,6 +31,30 @@ TraceErrorStats Evaluate(StepwisePolicy& policy, const StepwiseOptions& so, doub
   return t;
 }
 
+// `demos` demonstrations drawn from `rng`, then `steps` SFT batches of 32
+// from them; returns the last batch's loss.
+double TrainOnDemonstrations(StepwisePolicy& policy, const StepwiseOptions& so, int demos, int steps, Rng& rng) {
+  std::vector<StepwiseProblem> problems;
+  std::vector<std::vector<int>> solutions;
+  for (int i = 0; i < demos; ++i) {
+    problems.push_back(MakeStepwiseProblem(so, rng));
+    solutions.push_back(SolveSteps(problems.back()));
+  }
+  torch::optim::Adam adam(policy->parameters(), torch::optim::AdamOptions(1e-3));
+  double loss = 0;
+  for (int k = 0; k < steps; ++k) {
+    std::vector<StepwiseProblem> bp;
+    std::vector<std::vector<int>> bs;
+    for (int j = 0; j < 32; ++j) {
+      const size_t i = UniformInt(rng, problems.size());
+      bp.push_back(problems[i]);
+      bs.push_back(solutions[i]);
+    }
+    loss = StepwiseSftStep(policy, adam, bp, bs);
+  }
+  return loss;
+}
+
 }  // namespace
 
 TEST_CASE("Stepwise encoding: the problem, a separator, the solution's steps but the last", "[stepwise]") {
@@ -58,26 +82,9 @@ TEST_CASE("SFT on demonstrations teaches the policy the arithmetic, and sampling
   StepwiseOptions so;
   so.steps = 3;
   Rng rng(3);
-  std::vector<StepwiseProblem> demos;
-  std::vector<std::vector<int>> solutions;
-  for (int i = 0; i < 1000; ++i) {
-    demos.push_back(MakeStepwiseProblem(so, rng));
-    solutions.push_back(SolveSteps(demos.back()));
-  }
   StepwisePolicy policy(Small());
-  torch::optim::Adam adam(policy->parameters(), torch::optim::AdamOptions(1e-3));
   const TraceErrorStats before = Evaluate(policy, so, 0.0, 50);
-  double loss = 0;
-  for (int k = 0; k < 800; ++k) {
-    std::vector<StepwiseProblem> bp;
-    std::vector<std::vector<int>> bs;
-    for (int j = 0; j < 32; ++j) {
-      const size_t i = UniformInt(rng, demos.size());
-      bp.push_back(demos[i]);
-      bs.push_back(solutions[i]);
-    }
-    loss = StepwiseSftStep(policy, adam, bp, bs);
-  }
+  const double loss = TrainOnDemonstrations(policy, so, 1000, 800, rng);
   const TraceErrorStats after = Evaluate(policy, so, 0.0, 50);  // held-out problems, greedy
   INFO("final-answer error " << before.FinalAnswerError() << " -> " << after.FinalAnswerError() << ", loss " << loss);
   CHECK(before.FinalAnswerError() > 0.7);
@@ -107,25 +114,24 @@ TEST_CASE("Oracle step rewards: the outcome on the last step, the process on eve
   CHECK(static_cast<double>(flipped) / labels == Approx(0.2).margin(0.015));
 }
 
-TEST_CASE("A reward model reads every step: one logit per step, causal, and rewards from them", "[stepwise]") {
+TEST_CASE("A reward model reads every step: one logit per written value, causal, and rewards from them", "[stepwise]") {
   torch::manual_seed(3);
   StepwisePolicy rm(Small());
   StepwiseProblem p;
   p.start = 3;
   p.ops = {{false, 1}, {true, 5}, {false, 2}};
-  // The encoding of a scored solution holds every step, the last included.
-  const torch::Tensor t = EncodeStepwise({p}, {{4, 0, 2}}, 10, true);
-  CHECK(t.sizes() == torch::IntArrayRef({1, 11}));
-  CHECK(t[0][10].item<int64_t>() == 2);
-
   const torch::Tensor a = StepScoreLogits(rm, {p, p}, {{4, 0, 2}, {4, 0, 7}});
   CHECK(a.sizes() == torch::IntArrayRef({2, 3}));
   CHECK(a.requires_grad());
   // Step k's logit sees steps 1..k only: changing the last step moves the
-  // last logit and nothing before it.
+  // last logit and nothing before it. It is the policy's logit of the
+  // written value where the policy writes step k.
   CHECK(a[0][0].item<float>() == a[1][0].item<float>());
   CHECK(a[0][1].item<float>() == a[1][1].item<float>());
   CHECK(a[0][2].item<float>() != a[1][2].item<float>());
+  const torch::Tensor policy_logits = rm->forward(EncodeStepwise({p}, {{4, 0, 7}}, 10)).first;
+  CHECK(a[1][2].item<float>() == Approx(policy_logits[0][9][7].item<float>()));
+  CHECK(a[1][0].item<float>() == Approx(policy_logits[0][7][4].item<float>()));
   CHECK_THROWS_WITH(StepScoreLogits(rm, {p}, {{4, 0}}), Catch::Contains("2 steps for 3 operations"));
 
   Rng rng(1);
@@ -149,24 +155,8 @@ TEST_CASE("Outcome-only PPO reaches right answers through wrong steps that the s
   StepwiseOptions so;
   so.steps = 3;
   Rng rng(5);
-  std::vector<StepwiseProblem> demos;
-  std::vector<std::vector<int>> solutions;
-  for (int i = 0; i < 1000; ++i) {
-    demos.push_back(MakeStepwiseProblem(so, rng));
-    solutions.push_back(SolveSteps(demos.back()));
-  }
   StepwisePolicy policy(Small()), reference(Small());
-  torch::optim::Adam sft(policy->parameters(), torch::optim::AdamOptions(1e-3));
-  for (int k = 0; k < 400; ++k) {
-    std::vector<StepwiseProblem> bp;
-    std::vector<std::vector<int>> bs;
-    for (int j = 0; j < 32; ++j) {
-      const size_t i = UniformInt(rng, demos.size());
-      bp.push_back(demos[i]);
-      bs.push_back(solutions[i]);
-    }
-    StepwiseSftStep(policy, sft, bp, bs);
-  }
+  TrainOnDemonstrations(policy, so, 1000, 400, rng);
   {
     torch::NoGradGuard no_grad;
     auto to = reference->parameters(), from = policy->parameters();

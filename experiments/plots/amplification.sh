@@ -33,14 +33,6 @@ mkdir -p "$out"
 plots_setup "$@"
 newest() { q "$1" "SELECT max(id) FROM experiments"; }
 
-# Wilson interval of accuracy p over n questions: prints "pct lo hi".
-wilson() {
-  awk -v p="$1" -v n="$2" 'BEGIN { if (n == 0) { print "nan nan nan"; exit }
-    z = 1.959964; d = 1 + z*z/n; c = (p + z*z/(2*n)) / d
-    h = z * sqrt(p*(1-p)/n + z*z/(4*n*n)) / d
-    printf "%.1f %.1f %.1f\n", 100*p, 100*(c-h), 100*(c+h) }'
-}
-
 # One line per stage: db, experiment, stage, mode, h_noise, threshold.
 : > "$tmp/stages"
 for db in "$@"; do

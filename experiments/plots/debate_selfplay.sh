@@ -30,12 +30,10 @@ mkdir -p "$out"
 . "$(dirname "$0")/common.sh"
 plots_setup "$@"
 
-# Wilson interval: reads "wins n" lines, prints "rate lo hi" (percent).
-wilson() {
-  awk '{ n = $2; if (n == 0) { print "nan nan nan"; next }
-         p = $1 / n; z = 1.959964; d = 1 + z*z/n; c = (p + z*z/(2*n)) / d
-         h = z * sqrt(p*(1-p)/n + z*z/(4*n*n)) / d
-         printf "%.1f %.1f %.1f\n", 100*p, 100*(c-h), 100*(c+h) }'
+# Wilson interval of "wins n" on stdin (common.sh's wilson): "rate lo hi" (percent).
+wilson_counts() {
+  read -r w n
+  wilson "$(awk -v w="$w" -v n="$n" 'BEGIN { print n ? w / n : 0 }')" "$n"
 }
 
 # SQL: "wins<TAB>n" for the episodes of stage $2 of experiment $1 on the
@@ -57,7 +55,7 @@ rates() {
   game="$(q "$1" "$(per_game "$2" "$3" "$images")" | tr '\t' ' ')"
   [ "${game#* }" = "0" ] && return 0
   image="$(q "$1" "$(per_image "$2" "$3" "$images")" | tr '\t' ' ')"
-  echo "$(echo "$game" | wilson) $(echo "$image" | wilson)"
+  echo "$(echo "$game" | wilson_counts) $(echo "$image" | wilson_counts)"
 }
 
 stages=(liar_ppo_1 honest_ppo_1 liar_ppo_2 honest_ppo_2)
