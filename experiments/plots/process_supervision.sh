@@ -64,12 +64,12 @@ cut -f3 "$tmp/rows" | awk '!seen[$0]++' > "$tmp/methods"
     printf '| %s |' "$m"
     for db in "$@"; do
       awk -F'\t' -v db="$db" -v m="$m" '$1 == db && $3 == m {
-        printf " %.1f%% / %.1f%% |", 100 * (1 - $6 / $5), $6 > 0 ? 100 * $7 / $6 : 0; found = 1 }
+        printf " %.1f%% / %.1f%% |", 100 * (1 - $6 / $5), ($6 > 0 ? 100 * $7 / $6 : 0); found = 1 }
         END { if (!found) printf " - |" }' "$tmp/rows"
     done
     read -r n c t < <(awk -F'\t' -v m="$m" '$3 == m { n += $5; c += $6; t += $7 } END { print n, c, t }' "$tmp/rows")
     f="$(wilson "$(awk -v n="$n" -v c="$c" 'BEGIN { print 1 - c / n }')" "$n")"
-    r="$(wilson "$(awk -v c="$c" -v t="$t" 'BEGIN { print c > 0 ? t / c : 0 }')" "$c")"
+    r="$(wilson "$(awk -v c="$c" -v t="$t" 'BEGIN { print (c > 0 ? t / c : 0) }')" "$c")"
     echo "$f" | awk '{ printf " %.1f%% [%.1f, %.1f] |", $1, $2, $3 }'
     echo "$r" | awk -v t="$t" -v c="$c" '{ printf " %.1f%% [%.1f, %.1f] (%d of %d) |\n", $1, $2, $3, t, c }'
   done < "$tmp/methods"
@@ -82,7 +82,7 @@ echo
 # Process over outcome, pooled: the ratio of trace errors and the difference
 # of final-answer errors, for each pair the config has.
 pooled() {
-  awk -F'\t' -v m="$1" '$3 == m { n += $5; c += $6; t += $7 } END { if (n) printf "%.4f %.4f\n", 1 - c / n, c ? t / c : 0 }' "$tmp/rows"
+  awk -F'\t' -v m="$1" '$3 == m { n += $5; c += $6; t += $7 } END { if (n) printf "%.4f %.4f\n", 1 - c / n, (c ? t / c : 0) }' "$tmp/rows"
 }
 echo "| process-based | outcome-based | final-answer error difference (points) | trace error ratio |"
 echo "|---|---|---|---|"
@@ -93,7 +93,7 @@ for pair in "process_rl outcome_rl" "process_rm_rl outcome_rm_rl" "rerank_prm re
   [ -n "$a" ] && [ -n "$b" ] || continue
   read -r pf pt <<< "$a"; read -r of ot <<< "$b"
   awk -v p="$p" -v o="$o" -v pf="$pf" -v pt="$pt" -v of="$of" -v ot="$ot" 'BEGIN {
-    printf "| %s | %s | %+.1f | %s |\n", p, o, 100 * (pf - of), ot > 0 ? sprintf("%.2f", pt / ot) : "-" }'
+    printf "| %s | %s | %+.1f | %s |\n", p, o, 100 * (pf - of), (ot > 0 ? sprintf("%.2f", pt / ot) : "-") }'
 done
 echo
 
@@ -127,7 +127,7 @@ while read -r m; do
              FROM metrics WHERE experiment_id = $e AND stage = '$m' AND name IN ('test_problems', 'final_correct', 'trace_errors')
              GROUP BY step"
   done | awk -F'\t' '{ n[$1] += $2; c[$1] += $3; t[$1] += $4 }
-           END { for (s in n) printf "%d %.4f %.4f\n", s, 100 * (1 - c[s] / n[s]), c[s] ? 100 * t[s] / c[s] : 0 }' |
+           END { for (s in n) printf "%d %.4f %.4f\n", s, 100 * (1 - c[s] / n[s]), (c[s] ? 100 * t[s] / c[s] : 0) }' |
     sort -n > "$tmp/curve_$m"
 done < "$tmp/ppo"
 # The SFT policy is every PPO stage's update 0.
@@ -137,6 +137,11 @@ if [ -n "$sft" ]; then
   while read -r m; do
     { echo "$sft_point"; cat "$tmp/curve_$m"; } > "$tmp/c" && mv "$tmp/c" "$tmp/curve_$m"
   done < "$tmp/ppo"
+fi
+if [ ! -s "$tmp/ppo" ]; then
+  echo
+  echo "(no PPO stage has evaluated yet: no plot)"
+  exit 0
 fi
 colors=('#d62728' '#1f77b4' '#2ca02c' '#9467bd' '#ff7f0e' '#8c564b')
 {
