@@ -123,6 +123,14 @@ StepwiseModel LoadRewardModelArtifact(StageContext& ctx, const std::string& name
                            "train one first with a process_rm stage whose \"artifact\" is '" + name + "'");
 }
 
+// ConfigError unless reward model `rm` was trained on the problems of `policy`.
+void RequireSameProblems(const StepwiseModel& rm, const StepwiseModel& policy, const std::string& what) {
+  if (rm.problems.steps == policy.problems.steps && rm.problems.modulus == policy.problems.modulus) return;
+  throw ConfigError(what + " was trained on " + std::to_string(rm.problems.steps) + "-step problems modulo " +
+                    std::to_string(rm.problems.modulus) + ", the policy on " + std::to_string(policy.problems.steps) +
+                    "-step problems modulo " + std::to_string(policy.problems.modulus));
+}
+
 // The experiment's test problems: the same for every stage.
 std::vector<StepwiseProblem> TestProblems(uint64_t seed, const StepwiseOptions& o, int count) {
   Rng rng(DeriveSeed(seed, "process/test", 0));
@@ -690,6 +698,7 @@ class ProcessPpoStage : public Stage {
     StepRewardFn reward;
     if (o_.reward.size() > 3 && o_.reward.substr(o_.reward.size() - 3) == "_rm") {
       StepwiseModel rm = LoadRewardModelArtifact(ctx, o_.reward_model, where_ + ".reward_model");
+      RequireSameProblems(rm, m, where_ + ".reward_model: '" + o_.reward_model + "'");
       if ((rm.objective == "process") != (kind == StepwiseReward::kProcess))
         throw ConfigError(where_ + ".reward_model: '" + o_.reward_model + "' is an " + rm.objective +
                           " reward model, but reward is " + o_.reward);
@@ -736,12 +745,7 @@ class ProcessEvalStage : public Stage {
     std::optional<StepwiseModel> rm;
     if (!o_.reward_model.empty()) {
       rm = LoadRewardModelArtifact(ctx, o_.reward_model, where_ + ".reward_model");
-      if (rm->problems.steps != m.problems.steps || rm->problems.modulus != m.problems.modulus)
-        throw ConfigError(where_ + ".reward_model: '" + o_.reward_model + "' was trained on " +
-                          std::to_string(rm->problems.steps) + "-step problems modulo " +
-                          std::to_string(rm->problems.modulus) + ", the policy on " +
-                          std::to_string(m.problems.steps) + "-step problems modulo " +
-                          std::to_string(m.problems.modulus));
+      RequireSameProblems(*rm, m, where_ + ".reward_model: '" + o_.reward_model + "'");
     }
     const std::string agent = rm ? o_.policy + "+rm:" + o_.reward_model : o_.policy;
     const TrainingLoop::Figures f = EvaluateOnTest(ctx, m.net, rm ? &*rm : nullptr, o_.reward_model, o_.samples,

@@ -982,6 +982,16 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
     CHECK(b.status == 2);
     CHECK_THAT(b.err, Catch::Contains(message));
   }
+  // A reward model trained on other problems than the policy's.
+  const CommandResult m = RunOversight(
+      {"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
+       "stages=[{\"name\": \"sft4\", \"kind\": \"process_sft\", \"steps\": 4, \"batches\": 5, \"test_problems\": 10, "
+       "\"artifact\": \"sft4\"}, {\"name\": \"mismatch\", \"kind\": \"process_eval\", \"policy\": \"sft4\", "
+       "\"reward_model\": \"prm\"}]"});
+  CHECK(m.status == 2);
+  CHECK_THAT(m.err, Catch::Contains("stages[1].reward_model: 'prm' was trained on 3-step problems modulo 10, the "
+                                    "policy on 4-step problems modulo 10"));
+
   // A logged step that is not a value: the reward model's trainer names the episode.
   Store::Open(db)->Exec("UPDATE turns SET action = '{\"step\": 1, \"value\": 42}' WHERE id = (SELECT t.id FROM turns t JOIN "
                 "episodes e ON e.id = t.episode_id WHERE e.stage = 'samples' AND t.role = 'step' LIMIT 1)", "corrupt a step");
