@@ -12,8 +12,9 @@
 //                     fresh network or, with "init", from a policy)
 //   process_ppo       PPO from a policy with an outcome or process reward,
 //                     from an oracle or a learned reward model
-//   process_eval      a policy's greedy solutions, or the best of N samples
-//                     by a reward model (reranking)
+//   process_eval      a policy's greedy solutions (or one sample each at a
+//                     "temperature"), or the best of N samples by a reward
+//                     model (reranking)
 //
 // Every stage that ends with a policy (sft, ppo, eval) measures it on the
 // same fixed test problems of the experiment (derived from its seed), so the
@@ -276,6 +277,9 @@ struct EvalOptions {
   int test_problems = 1000;
   int log_episodes = 20;
   int batch = 256;  // problems per forward pass
+  // 0: greedy; > 0: one sample at this temperature (reranking: the
+  // candidates' temperature, 1 by default).
+  double temperature = 0.0;
 };
 
 void ReadEvalOptions(const ConfigNode& node, EvalOptions& o) {
@@ -283,9 +287,10 @@ void ReadEvalOptions(const ConfigNode& node, EvalOptions& o) {
   o.log_episodes = static_cast<int>(node.Int("log_episodes", o.log_episodes, 0, 1000000));
 }
 
-// The policy's solutions to `problems`: greedy, or (with a reward model) the
-// best by its score of `samples` solutions sampled at temperature 1.
-ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples,
+// The policy's solutions to `problems`: one each at `temperature` (0:
+// greedy), or (with a reward model) the best by its score of `samples`
+// solutions sampled at `temperature`.
+ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples, double temperature,
                       const std::vector<StepwiseProblem>& problems, int batch, Rng& rng) {
   ScoredSolutions out;
   policy->eval();
@@ -294,13 +299,13 @@ ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples,
                                             problems.begin() + static_cast<std::ptrdiff_t>(
                                                                    std::min(problems.size(), first + batch)));
     if (!rm) {
-      for (auto& s : SampleStepwise(policy, part, 0.0, rng).steps) out.steps.push_back(std::move(s));
+      for (auto& s : SampleStepwise(policy, part, temperature, rng).steps) out.steps.push_back(std::move(s));
       continue;
     }
     std::vector<StepwiseProblem> repeated;
     for (const StepwiseProblem& p : part)
       for (int j = 0; j < samples; ++j) repeated.push_back(p);
-    const StepwiseSamples s = SampleStepwise(policy, repeated, 1.0, rng);
+    const StepwiseSamples s = SampleStepwise(policy, repeated, temperature, rng);
     const auto [scores, step_scores] = RewardScores(*rm, repeated, s.steps);
     for (size_t i = 0; i < part.size(); ++i) {
       size_t best = i * samples;
@@ -321,7 +326,7 @@ TrainingLoop::Figures EvaluateOnTest(StageContext& ctx, StepwisePolicy& policy, 
                                      const EvalOptions& o, bool log, const std::string& agent) {
   const std::vector<StepwiseProblem> problems = TestProblems(ctx.seed, family, o.test_problems);
   Rng rng(DeriveSeed(ctx.seed, ctx.stage_name + "/test", 0));
-  const ScoredSolutions solved = Solve(policy, rm, samples, problems, o.batch, rng);
+  const ScoredSolutions solved = Solve(policy, rm, samples, o.temperature, problems, o.batch, rng);
   TraceErrorStats stats;
   for (size_t i = 0; i < problems.size(); ++i) stats.Add(CheckSteps(problems[i], solved.steps[i]));
   if (log && o.log_episodes > 0) {
@@ -753,6 +758,7 @@ class ProcessEvalStage : public Stage {
     std::vector<Store::Metric> metrics;
     for (const auto& [name, value] : f) metrics.push_back({name, 0, value});
     if (rm) metrics.push_back({"samples", 0, static_cast<double>(o_.samples)});
+    metrics.push_back({"temperature", 0, o_.eval.temperature});
     ctx.store->InsertMetrics(ctx.experiment_id, ctx.stage_name, metrics);
     PrintEvaluation(ctx.stage_name, f);
   }
@@ -851,6 +857,9 @@ void RegisterProcessStages(Registries& registries) {
     o.samples = static_cast<int>(node.Int("samples", o.samples, 1, 4096));
     if (o.reward_model.empty() && node.Has("samples"))
       node.FailAt("samples", "reranking needs a \"reward_model\" to choose among the samples");
+    o.eval.temperature = node.Number("temperature", o.reward_model.empty() ? 0.0 : 1.0, 0.0, 100.0);
+    if (!o.reward_model.empty() && o.eval.temperature == 0)
+      node.FailAt("temperature", "reranking needs samples that differ: a temperature above 0");
     ReadEvalOptions(node, o.eval);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     return std::make_unique<ProcessEvalStage>(o, node.file() + ": " + node.path());

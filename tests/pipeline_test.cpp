@@ -970,7 +970,8 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
       {{"stages[0].embed=30", "stages[0].heads=4"}, "stages[0].embed: 30 is not a multiple of heads (4)"},
       {{"stages[0].steps=0"}, "stages[0].steps"},
       {{"stages[3].embed=32"}, "stages[3].embed: the reward model has the shape of its \"init\" policy 'sft'"},
-      {{"stages[3].init=\"orm\""}, "stages[3].init"}};
+      {{"stages[3].init=\"orm\""}, "stages[3].init"},
+      {{"stages[4].temperature=0"}, "stages[4].temperature: reranking needs samples that differ"}};
   for (const auto& [sets, message] : bad) {
     std::vector<std::string> args{"run", ConfigPath("tiny_process.json"), "--db", dir / "bad.db"};
     for (const std::string& s : sets) {
@@ -982,6 +983,19 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
     CHECK(b.status == 2);
     CHECK_THAT(b.err, Catch::Contains(message));
   }
+  // One sample per test problem at temperature 1: not the greedy solutions.
+  const CommandResult t = RunOversight(
+      {"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
+       "stages=[{\"name\": \"sampled\", \"kind\": \"process_eval\", \"policy\": \"sft\", \"temperature\": 1, "
+       "\"test_problems\": 200}]"});
+  INFO(t.err);
+  REQUIRE(t.status == 0);
+  const std::string last = "(SELECT max(id) FROM experiments)";
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = " + last + " AND name = 'temperature'") == "1.0");
+  CHECK(QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = " + last + " AND name = 'final_correct'") !=
+        QueryOne(db, "SELECT value FROM metrics WHERE experiment_id = 1 AND stage = 'sft' AND name = 'final_correct' "
+                     "ORDER BY step DESC LIMIT 1"));
+
   // A reward model trained on other problems than the policy's.
   const CommandResult m = RunOversight(
       {"run", ConfigPath("tiny_process.json"), "--db", db, "--set",

@@ -4,9 +4,10 @@
 #
 #   experiments/plots/process_supervision.sh OUT_DIR DB [DB ...]
 #
-# For the newest experiment of each database, every stage that measured a
-# policy on the test problems (process_sft, process_ppo, process_eval) is a
-# method; its last evaluation counts. Prints markdown tables: per method the
+# Every stage that measured a policy on the test problems (process_sft,
+# process_ppo, process_eval) in the finished experiments of each database
+# (and its newest) is a method; its last evaluation counts (a later
+# experiment's stage of the same name replaces an earlier one). Prints markdown tables: per method the
 # final-answer error and trace error (Uesato et al.: the share of
 # final-answer-correct solutions with a wrong step) of each seed, and pooled
 # over the seeds (counts summed) with 95% Wilson intervals; the trace error
@@ -35,20 +36,24 @@ plots_setup "$@"
 # problems, final_correct, trace_errors.
 : > "$tmp/rows"
 for db in "$@"; do
-  e="$(q "$db" "SELECT max(id) FROM experiments")"
-  [ -n "$e" ] || { echo "$0: $db: no experiment" >&2; exit 2; }
-  q "$db" "SELECT json_extract(s.value, '$.name'), json_extract(s.value, '$.kind')
-           FROM experiments x, json_each(x.config_json, '$.stages') s WHERE x.id = $e ORDER BY s.key" |
-    while IFS=$'\t' read -r stage kind; do
-      row="$(q "$db" "SELECT max(CASE WHEN name = 'test_problems' THEN value END),
-                             max(CASE WHEN name = 'final_correct' THEN value END),
-                             max(CASE WHEN name = 'trace_errors' THEN value END)
-                      FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND step =
-                        (SELECT max(step) FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND name = 'test_problems')")"
-      case "$row" in '' | $'\t\t') continue ;; esac
-      printf '%s\t%s\t%s\t%s\t%s\n' "$db" "$e" "$stage" "$kind" "$row"
-    done >> "$tmp/rows"
-done
+  [ -n "$(q "$db" "SELECT max(id) FROM experiments")" ] || { echo "$0: $db: no experiment" >&2; exit 2; }
+  for e in $(q "$db" "SELECT id FROM experiments WHERE status = 'finished' OR id = (SELECT max(id) FROM experiments) ORDER BY id"); do
+    q "$db" "SELECT json_extract(s.value, '$.name'), json_extract(s.value, '$.kind')
+             FROM experiments x, json_each(x.config_json, '$.stages') s WHERE x.id = $e ORDER BY s.key" |
+      while IFS=$'\t' read -r stage kind; do
+        row="$(q "$db" "SELECT max(CASE WHEN name = 'test_problems' THEN value END),
+                               max(CASE WHEN name = 'final_correct' THEN value END),
+                               max(CASE WHEN name = 'trace_errors' THEN value END)
+                        FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND step =
+                          (SELECT max(step) FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND name = 'test_problems')")"
+        case "$row" in '' | $'\t\t') continue ;; esac
+        printf '%s\t%s\t%s\t%s\t%s\n' "$db" "$e" "$stage" "$kind" "$row"
+      done
+  done
+done > "$tmp/all"
+# A stage evaluated again by a later experiment of the same file: the later one counts.
+awk -F'\t' '{ key = $1 SUBSEP $3; if (!(key in row)) order[++k] = key; row[key] = $0 }
+             END { for (i = 1; i <= k; i++) print row[order[i]] }' "$tmp/all" > "$tmp/rows"
 [ -s "$tmp/rows" ] || { echo "$0: no evaluated process stage in $*" >&2; exit 2; }
 seeds="$#"
 
@@ -87,7 +92,9 @@ pooled() {
 echo "| process-based | outcome-based | final-answer error difference (points) | trace error ratio |"
 echo "|---|---|---|---|"
 for pair in "process_rl outcome_rl" "process_rm_rl outcome_rm_rl" "rerank_prm rerank_orm" \
-             "process_rl_flip20 outcome_rl" "rerank_prm_flip20 rerank_orm"; do
+             "process_rl_flip20 outcome_rl" "rerank_prm_flip20 rerank_orm" \
+             "sampled_process_rl sampled_outcome_rl" "sampled_process_rm_rl sampled_outcome_rm_rl" \
+             "sampled_process_rl_flip20 sampled_outcome_rl"; do
   read -r p o <<< "$pair"
   a="$(pooled "$p")"; b="$(pooled "$o")"
   [ -n "$a" ] && [ -n "$b" ] || continue
@@ -97,12 +104,25 @@ for pair in "process_rl outcome_rl" "process_rm_rl outcome_rm_rl" "rerank_prm re
 done
 echo
 
+# PPO's own samples (temperature 1, fresh problems every update): the mean
+# over the last 50 updates of each seed, then over the seeds.
+echo "| PPO stage | sampled final-answer error (T = 1, last 50 updates) | sampled trace error |"
+echo "|---|---|---|"
+awk -F'\t' '$4 == "process_ppo" { print $1 "\t" $2 "\t" $3 }' "$tmp/rows" | while IFS=$'\t' read -r db e stage; do
+  q "$db" "SELECT stage, avg(CASE WHEN name = 'sample_final_error' THEN value END), avg(CASE WHEN name = 'sample_trace_error' THEN value END)
+           FROM metrics m WHERE experiment_id = $e AND stage = '$stage' AND name IN ('sample_final_error', 'sample_trace_error')
+             AND step > (SELECT max(step) FROM metrics WHERE experiment_id = $e AND stage = '$stage') - 50"
+done | awk -F'\t' '!($1 in n) { order[++k] = $1 } { n[$1]++; f[$1] += $2; t[$1] += $3 }
+         END { for (i = 1; i <= k; i++) { s = order[i]; printf "| %s | %.1f%% | %.1f%% |\n", s, 100 * f[s] / n[s], 100 * t[s] / n[s] } }'
+echo
+
 # The reward models: held-out accuracy against the logged (possibly noisy)
 # labels and against the true ones, per seed.
 echo "| reward model | objective | held-out accuracy (logged labels) | (true labels) |"
 echo "|---|---|---|---|"
 for db in "$@"; do
-  e="$(q "$db" "SELECT max(id) FROM experiments")"
+  e="$(q "$db" "SELECT max(id) FROM experiments WHERE config_json LIKE '%process_rm%'")"
+  [ -n "$e" ] || continue
   q "$db" "SELECT json_extract(s.value, '$.name'), json_extract(s.value, '$.objective')
            FROM experiments x, json_each(x.config_json, '$.stages') s
            WHERE x.id = $e AND json_extract(s.value, '$.kind') = 'process_rm'" |
@@ -115,13 +135,13 @@ for db in "$@"; do
         'BEGIN { printf "| %s | %s | %.1f%% | %.1f%% |\n", s, o, 100 * a, 100 * t }'
     done
 done
+echo
 
 # Curves: PPO stages, pooled over the seeds, at every evaluation.
 : > "$tmp/curves"
 awk -F'\t' '$4 == "process_ppo" { print $3 }' "$tmp/rows" | awk '!seen[$0]++' > "$tmp/ppo"
 while read -r m; do
-  for db in "$@"; do
-    e="$(q "$db" "SELECT max(id) FROM experiments")"
+  awk -F'\t' -v m="$m" '$3 == m { print $1 "\t" $2 }' "$tmp/rows" | while IFS=$'\t' read -r db e; do
     q "$db" "SELECT step, max(CASE WHEN name = 'test_problems' THEN value END), max(CASE WHEN name = 'final_correct' THEN value END),
                     max(CASE WHEN name = 'trace_errors' THEN value END)
              FROM metrics WHERE experiment_id = $e AND stage = '$m' AND name IN ('test_problems', 'final_correct', 'trace_errors')
