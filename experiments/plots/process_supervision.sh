@@ -116,6 +116,28 @@ done | awk -F'\t' '!($1 in n) { order[++k] = $1 } { n[$1]++; f[$1] += $2; t[$1] 
          END { for (i = 1; i <= k; i++) { s = order[i]; printf "| %s | %.1f%% | %.1f%% |\n", s, 100 * f[s] / n[s], 100 * t[s] / n[s] } }'
 echo
 
+# Trace error at matched final-answer error: every logged figure of PPO's
+# own samples (a mean over log_every updates) falls in a bin of its sampled
+# final-answer error; per stage and bin, the mean sampled trace error over
+# all seeds (and how many logged figures).
+echo "Trace error of PPO's own samples at matched final-answer error (mean over the logged figures in each bin, all seeds):"
+echo
+awk -F'\t' '$4 == "process_ppo" { print $1 "\t" $2 "\t" $3 }' "$tmp/rows" | while IFS=$'\t' read -r db e stage; do
+  q "$db" "SELECT '$stage', f.value, t.value FROM metrics f JOIN metrics t ON t.experiment_id = f.experiment_id AND
+             t.stage = f.stage AND t.step = f.step AND t.name = 'sample_trace_error'
+           WHERE f.experiment_id = $e AND f.stage = '$stage' AND f.name = 'sample_final_error'"
+done | awk -F'\t' '
+  function bin(f) { return f >= 0.3 ? 0 : f >= 0.2 ? 1 : f >= 0.1 ? 2 : f >= 0.05 ? 3 : f >= 0.02 ? 4 : 5 }
+  BEGIN { label[0] = ">= 30%"; label[1] = "20-30%"; label[2] = "10-20%"; label[3] = "5-10%"; label[4] = "2-5%"; label[5] = "< 2%" }
+  { if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } b = bin($2); n[$1, b]++; t[$1, b] += $3 }
+  END {
+    printf "| PPO stage |"; for (b = 0; b <= 5; b++) printf " final error %s |", label[b]; printf "\n|---|"
+    for (b = 0; b <= 5; b++) printf "---|"; printf "\n"
+    for (i = 1; i <= k; i++) { s = order[i]; printf "| %s |", s
+      for (b = 0; b <= 5; b++) if (n[s, b]) printf " %.1f%% (%d) |", 100 * t[s, b] / n[s, b], n[s, b]; else printf " - |"
+      printf "\n" } }'
+echo
+
 # The reward models: held-out accuracy against the logged (possibly noisy)
 # labels and against the true ones, per seed.
 echo "| reward model | objective | held-out accuracy (logged labels) | (true labels) |"
