@@ -19,6 +19,10 @@ namespace oversight {
 // Registers agent "policy" and the policy trainers' stage kinds.
 void RegisterPolicyAgents(Registries& registries);
 
+// Every registry of the `oversight` binary: the engine's stages, the
+// protocols, judges, agents, and the policy trainers.
+Registries AllRegistries();
+
 // The file of policy artifact `name` (this experiment's latest, else any
 // experiment's), checked against its SHA-256. ConfigError naming `where`
 // when there is none, DataError when the file is missing or changed.

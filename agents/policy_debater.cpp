@@ -6,11 +6,14 @@
 
 #include <filesystem>
 
+#include "agents/agents.h"
 #include "agents/policy.h"
 #include "agents/policy_net.h"
 #include "engine/torch_util.h"
 #include "engine/config.h"
 #include "engine/util.h"
+#include "judges/judges.h"
+#include "protocols/protocols.h"
 
 namespace oversight {
 namespace {
@@ -110,6 +113,16 @@ void RegisterPolicyAgents(Registries& registries) {
     o.temperature = node.Number("temperature", o.temperature, 1e-3, 1e3);
     return std::make_unique<PolicyDebater>(o, node.file() + ": " + node.path());
   });
+}
+
+Registries AllRegistries() {
+  Registries r;
+  RegisterEngineStages(r);
+  RegisterProtocols(r);
+  RegisterJudges(r);
+  RegisterAgents(r);
+  RegisterPolicyAgents(r);
+  return r;
 }
 
 }  // namespace oversight

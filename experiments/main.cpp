@@ -11,14 +11,11 @@
 #include <cstring>
 #include <iostream>
 
-#include "agents/agents.h"
 #include "agents/policy.h"
 #include "engine/dataset.h"
 #include "engine/experiment.h"
 #include "engine/torch_util.h"
 #include "experiments/commands.h"
-#include "judges/judges.h"
-#include "protocols/protocols.h"
 
 namespace {
 
@@ -32,21 +29,11 @@ extern "C" void OnSignal(int) {
   std::signal(SIGTERM, SIG_DFL);
 }
 
-Registries MakeRegistries() {
-  Registries r;
-  RegisterEngineStages(r);
-  RegisterProtocols(r);
-  RegisterJudges(r);
-  RegisterAgents(r);
-  RegisterPolicyAgents(r);
-  return r;
-}
-
 int Run(const std::string& config_path, const RunOptions& base,
         const std::vector<std::string>& sets) {
   nlohmann::json config = LoadJsonFile(config_path);
   for (const auto& s : sets) ApplyOverride(config, config_path, s);
-  const Registries registries = MakeRegistries();
+  const Registries registries = AllRegistries();
   ExperimentOptions options = ParseExperiment(config, config_path, registries);
   RunOptions run = base;
   run.device = ResolveDevice(options.device, config_path + ": device");

@@ -5,22 +5,14 @@
 
 #include <filesystem>
 
-#include "agents/agents.h"
 #include "agents/policy.h"
 #include "engine/config.h"
 #include "engine/experiment.h"
-#include "judges/judges.h"
-#include "protocols/protocols.h"
 
 using namespace oversight;
 
 TEST_CASE("Every shipped experiment config parses and validates", "[configs]") {
-  Registries r;
-  RegisterEngineStages(r);
-  RegisterProtocols(r);
-  RegisterJudges(r);
-  RegisterAgents(r);
-  RegisterPolicyAgents(r);
+  const Registries r = AllRegistries();
   int checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(OVERSIGHT_REPO) + "/experiments/configs")) {
     if (entry.path().extension() != ".json") continue;
