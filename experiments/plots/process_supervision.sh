@@ -143,7 +143,8 @@ echo
 echo "| reward model | objective | held-out accuracy (logged labels) | (true labels) |"
 echo "|---|---|---|---|"
 for db in "$@"; do
-  e="$(q "$db" "SELECT max(id) FROM experiments WHERE config_json LIKE '%process_rm%'")"
+  e="$(q "$db" "SELECT max(x.id) FROM experiments x, json_each(x.config_json, '$.stages') s
+                WHERE json_extract(s.value, '$.kind') = 'process_rm'")"
   [ -n "$e" ] || continue
   q "$db" "SELECT json_extract(s.value, '$.name'), json_extract(s.value, '$.objective')
            FROM experiments x, json_each(x.config_json, '$.stages') s
