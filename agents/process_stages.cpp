@@ -37,7 +37,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include "agents/policy.h"
@@ -254,22 +256,11 @@ struct ScoredSolutions {
 // process, the product of P(step k valid) (Lightman et al.'s PRM score).
 std::pair<std::vector<double>, std::vector<std::vector<double>>> RewardScores(
     StepwiseModel& rm, const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor p =
-      torch::sigmoid(StepScoreLogits(rm.net, problems, solutions)).to(torch::kCPU).to(torch::kDouble).contiguous();
-  auto a = p.accessor<double, 2>();
+  std::vector<std::vector<double>> steps = StepScoreProbabilities(rm.net, problems, solutions);
   std::vector<double> scores;
-  std::vector<std::vector<double>> steps;
-  for (int64_t i = 0; i < p.size(0); ++i) {
-    std::vector<double> s;
-    double prod = 1;
-    for (int64_t k = 0; k < p.size(1); ++k) {
-      s.push_back(a[i][k]);
-      prod *= a[i][k];
-    }
-    scores.push_back(rm.objective == "process" ? prod : s.back());
-    steps.push_back(s);
-  }
+  for (const std::vector<double>& s : steps)
+    scores.push_back(rm.objective == "process" ? std::accumulate(s.begin(), s.end(), 1.0, std::multiplies<double>())
+                                               : s.back());
   return {scores, steps};
 }
 

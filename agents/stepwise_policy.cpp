@@ -1,5 +1,6 @@
 #include "agents/stepwise_policy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -75,8 +76,7 @@ std::pair<torch::Tensor, torch::Tensor> StepwisePolicyImpl::forward(const torch:
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
                              const std::vector<std::vector<int>>& solutions, int modulus) {
   const int64_t n = CommonSteps(problems), b = static_cast<int64_t>(problems.size());
-  const int64_t written = n - 1;
-  torch::Tensor tokens = torch::zeros({b, 2 * n + 2 + written}, torch::kLong);
+  torch::Tensor tokens = torch::zeros({b, 3 * n + 1}, torch::kLong);
   auto a = tokens.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
     const StepwiseProblem& p = problems[static_cast<size_t>(i)];
@@ -88,7 +88,7 @@ torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
     }
     a[i][2 * n + 1] = Sep(modulus);
     if (i < static_cast<int64_t>(solutions.size()))
-      for (int64_t k = 0; k < written && k < static_cast<int64_t>(solutions[static_cast<size_t>(i)].size()); ++k)
+      for (int64_t k = 0; k + 1 < n && k < static_cast<int64_t>(solutions[static_cast<size_t>(i)].size()); ++k)
         a[i][2 * n + 2 + k] = solutions[static_cast<size_t>(i)][static_cast<size_t>(k)];
   }
   return tokens;
@@ -199,21 +199,30 @@ StepRewardFn OracleRewardFn(StepwiseReward kind, double flip) {
   };
 }
 
+std::vector<std::vector<double>> StepScoreProbabilities(StepwisePolicy& model,
+                                                        const std::vector<StepwiseProblem>& problems,
+                                                        const std::vector<std::vector<int>>& solutions) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const torch::Tensor p =
+      torch::sigmoid(StepScoreLogits(model, problems, solutions)).to(torch::kCPU).to(torch::kDouble).contiguous();
+  auto a = p.accessor<double, 2>();
+  std::vector<std::vector<double>> out(static_cast<size_t>(p.size(0)));
+  for (int64_t i = 0; i < p.size(0); ++i)
+    for (int64_t k = 0; k < p.size(1); ++k) out[static_cast<size_t>(i)].push_back(a[i][k]);
+  return out;
+}
+
 StepRewardFn RewardModelFn(StepwisePolicy model, StepwiseReward kind) {
   return [model, kind](const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions,
                        const std::vector<StepCheck>&, Rng&) mutable {
-    torch::NoGradGuard no_grad;
-    model->eval();
-    const torch::Tensor p =
-        torch::sigmoid(StepScoreLogits(model, problems, solutions)).to(torch::kCPU).to(torch::kDouble).contiguous();
-    auto a = p.accessor<double, 2>();
-    const int64_t n = p.size(1);
-    std::vector<std::vector<double>> r(problems.size(), std::vector<double>(static_cast<size_t>(n), 0.0));
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (kind == StepwiseReward::kOutcome)
-        r[i].back() = a[static_cast<int64_t>(i)][n - 1];
-      else
-        for (int64_t k = 0; k < n; ++k) r[i][static_cast<size_t>(k)] = a[static_cast<int64_t>(i)][k] / static_cast<double>(n);
+    std::vector<std::vector<double>> r = StepScoreProbabilities(model, problems, solutions);
+    for (std::vector<double>& steps : r) {
+      if (kind == StepwiseReward::kOutcome) {
+        std::fill(steps.begin(), steps.end() - 1, 0.0);
+      } else {
+        for (double& x : steps) x /= static_cast<double>(steps.size());
+      }
     }
     return r;
   };

@@ -110,6 +110,12 @@ struct StepwisePpoStats {
   double approx_kl = 0, clip_fraction = 0;
 };
 
+// sigmoid(StepScoreLogits) per solution and step, without gradient (the
+// model is put in eval mode).
+std::vector<std::vector<double>> StepScoreProbabilities(StepwisePolicy& model,
+                                                        const std::vector<StepwiseProblem>& problems,
+                                                        const std::vector<std::vector<int>>& solutions);
+
 // Per-step rewards of every solution (n per solution) from a judge: an
 // oracle (OracleStepRewards) or a learned reward model.
 using StepRewardFn = std::function<std::vector<std::vector<double>>(
