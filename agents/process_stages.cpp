@@ -14,7 +14,7 @@
 //                     from an oracle or a learned reward model
 //   process_eval      a policy's greedy solutions (or one sample each at a
 //                     "temperature"), or the best of N samples by a reward
-//                     model (reranking)
+//                     model or an oracle judge (reranking)
 //
 // Every stage that ends with a policy (sft, ppo, eval) measures it on the
 // same fixed test problems of the experiment (derived from its seed), so the
@@ -30,7 +30,9 @@
 // Judgements: "outcome_oracle" (verdict correct | wrong; detail {"label",
 // "true_label", "flip"}), "process_oracle" (verdict valid | invalid; detail
 // {"labels", "true_labels", "flip"}, one per step), and at reranking the
-// reward model's ("rm:NAME", kind reward_model; confidence: its score).
+// reranker's: "rm:NAME" (kind reward_model) or "rerank:outcome_oracle" /
+// "rerank:process_oracle" (kind oracle, "flip" in its detail); verdict
+// "best of N", confidence its score, detail "step_scores".
 // episodes.correct: the final answer is right; truth / outcome: the right
 // and the written steps.
 #include <torch/torch.h>
@@ -185,11 +187,10 @@ StepwiseProblem ParseProblem(const std::string& action, int64_t episode_id) {
 // The two oracle judgements of a solution, each label flipped with
 // probability `flip`.
 std::vector<JudgementRecord> OracleJudgements(const StepCheck& check, double flip, Rng& rng) {
-  auto noisy = [&](bool label) { return flip > 0 && UniformDouble(rng) < flip ? !label : label; };
   JudgementRecord outcome;
   outcome.judge = "outcome_oracle";
   outcome.judge_kind = JudgeKind::kOracle;
-  const bool label = noisy(check.final_correct);
+  const bool label = FlipLabel(check.final_correct, flip, rng);
   outcome.verdict = label ? "correct" : "wrong";
   outcome.detail = nlohmann::json{{"label", label ? 1 : 0}, {"true_label", check.final_correct ? 1 : 0}, {"flip", flip}}.dump();
   JudgementRecord process;
@@ -198,7 +199,7 @@ std::vector<JudgementRecord> OracleJudgements(const StepCheck& check, double fli
   std::vector<int> labels, truth;
   bool all = true;
   for (const bool v : check.valid) {
-    labels.push_back(noisy(v) ? 1 : 0);
+    labels.push_back(FlipLabel(v, flip, rng) ? 1 : 0);
     truth.push_back(v ? 1 : 0);
     all = all && labels.back();
   }
@@ -252,17 +253,49 @@ struct ScoredSolutions {
   std::vector<std::vector<double>> step_scores;  // its per-step probabilities
 };
 
-// The reward model's score of each solution: outcome, P(final answer right);
-// process, the product of P(step k valid) (Lightman et al.'s PRM score).
-std::pair<std::vector<double>, std::vector<std::vector<double>>> RewardScores(
-    StepwiseModel& rm, const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions) {
-  std::vector<std::vector<double>> steps = StepScoreProbabilities(rm.net, problems, solutions);
-  std::vector<double> scores;
-  for (const std::vector<double>& s : steps)
-    scores.push_back(rm.objective == "process" ? std::accumulate(s.begin(), s.end(), 1.0, std::multiplies<double>())
-                                               : s.back());
-  return {scores, steps};
-}
+// What chooses the best of reranking's samples: a learned reward model, or
+// an oracle judge whose labels are flipped with probability `flip`.
+struct Reranker {
+  std::string judge;  // the logged judgement's judge: "rm:NAME", "rerank:outcome_oracle", "rerank:process_oracle"
+  JudgeKind kind = JudgeKind::kOracle;
+  std::string objective;  // outcome | process
+  StepwiseModel* model = nullptr;
+  double flip = 0;
+
+  // Each solution's score and its per-step scores. A reward model: outcome,
+  // P(final answer right); process, the product of P(step k valid)
+  // (Lightman et al.'s PRM score). An oracle: outcome, its label (1 or 0);
+  // process, the share of steps it labels valid (1 exactly when it finds
+  // no wrong step).
+  std::pair<std::vector<double>, std::vector<std::vector<double>>> Score(
+      const std::vector<StepwiseProblem>& problems, const std::vector<std::vector<int>>& solutions, Rng& rng) const {
+    std::vector<std::vector<double>> steps;
+    if (model) {
+      steps = StepScoreProbabilities(model->net, problems, solutions);
+    } else {
+      for (size_t i = 0; i < problems.size(); ++i) {
+        const StepCheck check = CheckSteps(problems[i], solutions[i]);
+        std::vector<double> labels;
+        if (objective == "process") {
+          for (const bool v : check.valid) labels.push_back(FlipLabel(v, flip, rng) ? 1.0 : 0.0);
+        } else {
+          labels.push_back(FlipLabel(check.final_correct, flip, rng) ? 1.0 : 0.0);
+        }
+        steps.push_back(labels);
+      }
+    }
+    std::vector<double> scores;
+    for (const std::vector<double>& s : steps) {
+      if (objective == "outcome")
+        scores.push_back(s.back());
+      else if (model)
+        scores.push_back(std::accumulate(s.begin(), s.end(), 1.0, std::multiplies<double>()));
+      else
+        scores.push_back(std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size()));
+    }
+    return {scores, steps};
+  }
+};
 
 struct EvalOptions {
   int test_problems = 1000;
@@ -279,9 +312,9 @@ void ReadEvalOptions(const ConfigNode& node, EvalOptions& o) {
 }
 
 // The policy's solutions to `problems`: one each at `temperature` (0:
-// greedy), or (with a reward model) the best by its score of `samples`
-// solutions sampled at `temperature`.
-ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples, double temperature,
+// greedy), or (with a reranker) the best by its score of `samples`
+// solutions sampled at `temperature` (ties: the first sampled).
+ScoredSolutions Solve(StepwisePolicy& policy, const Reranker* rm, int samples, double temperature,
                       const std::vector<StepwiseProblem>& problems, int batch, Rng& rng) {
   ScoredSolutions out;
   policy->eval();
@@ -297,7 +330,7 @@ ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples, do
     for (const StepwiseProblem& p : part)
       for (int j = 0; j < samples; ++j) repeated.push_back(p);
     const StepwiseSamples s = SampleStepwise(policy, repeated, temperature, rng);
-    const auto [scores, step_scores] = RewardScores(*rm, repeated, s.steps);
+    const auto [scores, step_scores] = rm->Score(repeated, s.steps, rng);
     for (size_t i = 0; i < part.size(); ++i) {
       size_t best = i * samples;
       for (size_t j = best; j < (i + 1) * samples; ++j)
@@ -312,8 +345,8 @@ ScoredSolutions Solve(StepwisePolicy& policy, StepwiseModel* rm, int samples, do
 
 // Evaluates on the test problems; logs the first `log_episodes` solutions
 // when `log` (episode idx = problem index). Returns the figures.
-TrainingLoop::Figures EvaluateOnTest(StageContext& ctx, StepwisePolicy& policy, StepwiseModel* rm,
-                                     const std::string& rm_name, int samples, const StepwiseOptions& family,
+TrainingLoop::Figures EvaluateOnTest(StageContext& ctx, StepwisePolicy& policy, const Reranker* rm, int samples,
+                                     const StepwiseOptions& family,
                                      const EvalOptions& o, bool log, const std::string& agent) {
   const std::vector<StepwiseProblem> problems = TestProblems(ctx.seed, family, o.test_problems);
   Rng rng(DeriveSeed(ctx.seed, ctx.stage_name + "/test", 0));
@@ -331,14 +364,15 @@ TrainingLoop::Figures EvaluateOnTest(StageContext& ctx, StepwisePolicy& policy, 
                                          solved.steps[static_cast<size_t>(i)], agent, 0.0, judge_rng);
       if (rm) {
         JudgementRecord j;
-        j.judge = "rm:" + rm_name;
-        j.judge_kind = JudgeKind::kRewardModel;
+        j.judge = rm->judge;
+        j.judge_kind = rm->kind;
         j.verdict = "best of " + std::to_string(samples);
         j.confidence = solved.scores[static_cast<size_t>(i)];
-        j.detail = nlohmann::json{{"objective", rm->objective},
-                                  {"step_scores", solved.step_scores[static_cast<size_t>(i)]},
-                                  {"samples", samples}}
-                       .dump();
+        nlohmann::json detail{{"objective", rm->objective},
+                              {"step_scores", solved.step_scores[static_cast<size_t>(i)]},
+                              {"samples", samples}};
+        if (!rm->model) detail["flip"] = rm->flip;
+        j.detail = detail.dump();
         rec.judgements.push_back(j);
       }
       episodes.push_back(std::move(rec));
@@ -412,7 +446,7 @@ class ProcessSftStage : public Stage {
     };
     loop.evaluate = [&](int64_t step) {
       const TrainingLoop::Figures f =
-          EvaluateOnTest(ctx, m.net, nullptr, "", 0, o_.problems, o_.eval, step == loop.batches, o_.artifact);
+          EvaluateOnTest(ctx, m.net, nullptr, 0, o_.problems, o_.eval, step == loop.batches, o_.artifact);
       return f;
     };
     TrainAndSave(ctx, loop, m, adam, kPolicyKind, o_.artifact, "process SFT");
@@ -561,6 +595,10 @@ std::vector<LoggedSolution> ReadLoggedSolutions(Store& store, int64_t experiment
 struct RewardModelStageOptions {
   std::string from_experiment, from_stage;
   std::string objective = "process";
+  // Outcome models: "every_step" trains the logit of every step on the
+  // final answer's label (Cobbe et al. 2021's verifiers, Uesato et al.'s
+  // ORM); "last_step" trains only the last. Either scores by the last.
+  std::string outcome_targets = "every_step";
   std::string init;  // a stepwise_policy to start from ("" = a fresh network of `model`'s shape)
   StepwisePolicyOptions model;
   int batch_size = 64;
@@ -626,15 +664,20 @@ class ProcessRewardModelStage : public Stage {
           const auto& l = true_labels ? s->true_labels : s->labels;
           labels.insert(labels.end(), l.begin(), l.end());
         } else {
-          labels.push_back(true_labels ? s->true_label : s->label);
+          labels.insert(labels.end(), s->steps.size(), true_labels ? s->true_label : s->label);
         }
       }
-      torch::Tensor logits = StepScoreLogits(m.net, problems, steps);
-      if (!process) logits = logits.select(1, logits.size(1) - 1);
+      const torch::Tensor logits = StepScoreLogits(m.net, problems, steps);
       const torch::Tensor target = torch::tensor(labels).view(logits.sizes()).to(device);
-      if (accuracy) *accuracy = ((logits > 0).to(torch::kFloat) == target).to(torch::kFloat).mean().item<double>();
-      return process ? ProcessLoss(logits, target, torch::ones_like(target, torch::kBool))
-                     : PointwiseOutcomeLoss(logits, target);
+      // An outcome model is read, and measured, at the last step.
+      const int64_t last = logits.size(1) - 1;
+      if (accuracy) {
+        const torch::Tensor l = process ? logits : logits.select(1, last), t = process ? target : target.select(1, last);
+        *accuracy = ((l > 0).to(torch::kFloat) == t).to(torch::kFloat).mean().item<double>();
+      }
+      if (process || o_.outcome_targets == "every_step")
+        return ProcessLoss(logits, target, torch::ones_like(target, torch::kBool));
+      return PointwiseOutcomeLoss(logits.select(1, last), target.select(1, last));
     };
     torch::optim::Adam adam(m.net->parameters(), torch::optim::AdamOptions(o_.learning_rate));
     TrainingLoop loop = o_.loop;
@@ -714,7 +757,7 @@ class ProcessPpoStage : public Stage {
               {"approx_kl", s.approx_kl},     {"clip_fraction", s.clip_fraction}};
     };
     loop.evaluate = [&](int64_t step) {
-      return EvaluateOnTest(ctx, m.net, nullptr, "", 0, m.problems, o_.eval, step == loop.batches, o_.artifact);
+      return EvaluateOnTest(ctx, m.net, nullptr, 0, m.problems, o_.eval, step == loop.batches, o_.artifact);
     };
     TrainAndSave(ctx, loop, m, adam, kPolicyKind, o_.artifact, "PPO with the " + o_.reward + " reward");
   }
@@ -726,7 +769,9 @@ class ProcessPpoStage : public Stage {
 
 struct EvalStageOptions {
   std::string policy;
-  std::string reward_model;  // "" = greedy
+  std::string reward_model;  // reranking by a reward model, or
+  std::string oracle;        // by an oracle judge: outcome | process, its labels flipped with probability `flip`
+  double flip = 0;
   int samples = 16;
   EvalOptions eval;
   int intra_op_threads = 1;
@@ -739,16 +784,23 @@ class ProcessEvalStage : public Stage {
     SetIntraOpThreads(o_.intra_op_threads);
     StepwiseModel m = LoadPolicyArtifact(ctx, o_.policy, where_ + ".policy");
     std::optional<StepwiseModel> rm;
+    std::optional<Reranker> reranker;
+    std::string agent = o_.policy;
     if (!o_.reward_model.empty()) {
       rm = LoadRewardModelArtifact(ctx, o_.reward_model, where_ + ".reward_model");
       RequireSameProblems(*rm, m, where_ + ".reward_model: '" + o_.reward_model + "'");
+      reranker = Reranker{"rm:" + o_.reward_model, JudgeKind::kRewardModel, rm->objective, &*rm, 0.0};
+      agent += "+rm:" + o_.reward_model;
+    } else if (!o_.oracle.empty()) {
+      reranker = Reranker{"rerank:" + o_.oracle + "_oracle", JudgeKind::kOracle, o_.oracle, nullptr, o_.flip};
+      agent += "+" + o_.oracle + "_oracle";
     }
-    const std::string agent = rm ? o_.policy + "+rm:" + o_.reward_model : o_.policy;
-    const TrainingLoop::Figures f = EvaluateOnTest(ctx, m.net, rm ? &*rm : nullptr, o_.reward_model, o_.samples,
-                                                   m.problems, o_.eval, true, agent);
+    const TrainingLoop::Figures f =
+        EvaluateOnTest(ctx, m.net, reranker ? &*reranker : nullptr, o_.samples, m.problems, o_.eval, true, agent);
     std::vector<Store::Metric> metrics;
     for (const auto& [name, value] : f) metrics.push_back({name, 0, value});
-    if (rm) metrics.push_back({"samples", 0, static_cast<double>(o_.samples)});
+    if (reranker) metrics.push_back({"samples", 0, static_cast<double>(o_.samples)});
+    if (!o_.oracle.empty()) metrics.push_back({"flip", 0, o_.flip});
     metrics.push_back({"temperature", 0, o_.eval.temperature});
     ctx.store->InsertMetrics(ctx.experiment_id, ctx.stage_name, metrics);
     PrintEvaluation(ctx.stage_name, f);
@@ -802,6 +854,9 @@ void RegisterProcessStages(Registries& registries) {
     o.from_experiment = node.String("from_experiment", o.from_experiment);
     o.from_stage = node.RequireString("from_stage");
     o.objective = node.Enum("objective", o.objective, {"outcome", "process"});
+    o.outcome_targets = node.Enum("outcome_targets", o.outcome_targets, {"every_step", "last_step"});
+    if (o.objective != "outcome" && node.Has("outcome_targets"))
+      node.FailAt("outcome_targets", "only for an outcome reward model (objective is " + o.objective + ")");
     o.init = node.String("init", o.init);
     for (const char* key : {"embed", "heads", "layers"})
       if (!o.init.empty() && node.Has(key))
@@ -845,11 +900,17 @@ void RegisterProcessStages(Registries& registries) {
     EvalStageOptions o;
     o.policy = node.RequireString("policy");
     o.reward_model = node.String("reward_model", "");
+    o.oracle = node.Has("oracle") ? node.Enum("oracle", "", {"outcome", "process"}) : "";
+    if (!o.oracle.empty() && !o.reward_model.empty())
+      node.FailAt("oracle", "reranking is by a \"reward_model\" or by an \"oracle\", not both");
+    o.flip = node.Number("flip", o.flip, 0.0, 1.0);
+    if (o.oracle.empty() && node.Has("flip")) node.FailAt("flip", "label flips are for an \"oracle\" reranker");
+    const bool rerank = !o.reward_model.empty() || !o.oracle.empty();
     o.samples = static_cast<int>(node.Int("samples", o.samples, 1, 4096));
-    if (o.reward_model.empty() && node.Has("samples"))
-      node.FailAt("samples", "reranking needs a \"reward_model\" to choose among the samples");
-    o.eval.temperature = node.Number("temperature", o.reward_model.empty() ? 0.0 : 1.0, 0.0, 100.0);
-    if (!o.reward_model.empty() && o.eval.temperature == 0)
+    if (!rerank && node.Has("samples"))
+      node.FailAt("samples", "reranking needs a \"reward_model\" or an \"oracle\" to choose among the samples");
+    o.eval.temperature = node.Number("temperature", rerank ? 1.0 : 0.0, 0.0, 100.0);
+    if (rerank && o.eval.temperature == 0)
       node.FailAt("temperature", "reranking needs samples that differ: a temperature above 0");
     ReadEvalOptions(node, o.eval);
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));

@@ -180,12 +180,11 @@ double StepwiseSftStep(StepwisePolicy& policy, torch::optim::Adam& adam,
 std::vector<double> OracleStepRewards(const StepCheck& check, StepwiseReward kind, double flip, Rng& rng) {
   const size_t n = check.valid.size();
   std::vector<double> r(n, 0.0);
-  auto noisy = [&](bool label) { return flip > 0 && UniformDouble(rng) < flip ? !label : label; };
   if (n == 0) return r;
   if (kind == StepwiseReward::kOutcome) {
-    r[n - 1] = noisy(check.final_correct) ? 1.0 : 0.0;
+    r[n - 1] = FlipLabel(check.final_correct, flip, rng) ? 1.0 : 0.0;
   } else {
-    for (size_t i = 0; i < n; ++i) r[i] = noisy(check.valid[i]) ? 1.0 / static_cast<double>(n) : 0.0;
+    for (size_t i = 0; i < n; ++i) r[i] = FlipLabel(check.valid[i], flip, rng) ? 1.0 / static_cast<double>(n) : 0.0;
   }
   return r;
 }

@@ -77,4 +77,8 @@ std::string DescribeSteps(const std::vector<int>& steps) {
   return s;
 }
 
+bool FlipLabel(bool label, double flip, Rng& rng) {
+  return flip > 0 && UniformDouble(rng) < flip ? !label : label;
+}
+
 }  // namespace oversight

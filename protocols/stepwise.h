@@ -73,6 +73,9 @@ struct TraceErrorStats {
   double TraceError() const;        // trace_errors / final_correct
 };
 
+// A noisy labeller's label: `label`, flipped with probability `flip`.
+bool FlipLabel(bool label, double flip, Rng& rng);
+
 // "3, +4, *5, +2" and "7, 5, 7".
 std::string DescribeProblem(const StepwiseProblem& problem);
 std::string DescribeSteps(const std::vector<int>& steps);

@@ -945,6 +945,14 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
   CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id WHERE e.stage = "
                      "'rerank_prm' AND j.judge = 'rm:prm' AND j.judge_kind = 'reward_model' AND j.confidence "
                      "BETWEEN 0 AND 1 AND json_array_length(j.detail, '$.step_scores') = 3") == "3");
+  // Reranking by the exact outcome oracle keeps a right answer whenever one
+  // of the 4 samples has it: fewer wrong answers than the greedy policy, and
+  // its logged judgement is the chosen solution's correctness.
+  CHECK(metric("rerank_outcome_oracle", "final_error") < metric("sft", "final_error"));
+  CHECK(metric("rerank_outcome_oracle", "samples") == 4);
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id WHERE e.stage = "
+                     "'rerank_outcome_oracle' AND j.judge = 'rerank:outcome_oracle' AND j.judge_kind = 'oracle' AND "
+                     "j.confidence = e.correct AND json_extract(j.detail, '$.flip') = 0") == "10");
 
   // Label noise: every label flipped with probability 0.3.
   const CommandResult n = RunOversight({"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
@@ -971,7 +979,13 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
       {{"stages[0].steps=0"}, "stages[0].steps"},
       {{"stages[3].embed=32"}, "stages[3].embed: the reward model has the shape of its \"init\" policy 'sft'"},
       {{"stages[3].init=\"orm\""}, "stages[3].init"},
-      {{"stages[4].temperature=0"}, "stages[4].temperature: reranking needs samples that differ"}};
+      {{"stages[3].outcome_targets=\"last_step\""},
+       "stages[3].outcome_targets: only for an outcome reward model (objective is process)"},
+      {{"stages[2].outcome_targets=\"first_step\""}, "stages[2].outcome_targets"},
+      {{"stages[4].temperature=0"}, "stages[4].temperature: reranking needs samples that differ"},
+      {{"stages[4].oracle=\"outcome\""}, "stages[4].oracle: reranking is by a \"reward_model\" or by an \"oracle\""},
+      {{"stages[4].flip=0.1"}, "stages[4].flip: label flips are for an \"oracle\" reranker"},
+      {{"stages[7].oracle=\"final\""}, "stages[7].oracle"}};
   for (const auto& [sets, message] : bad) {
     std::vector<std::string> args{"run", ConfigPath("tiny_process.json"), "--db", dir / "bad.db"};
     for (const std::string& s : sets) {

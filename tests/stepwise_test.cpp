@@ -127,3 +127,15 @@ TEST_CASE("A right final answer through a wrong step is reachable exactly when s
   o.multiply_share = 0.0;
   CHECK(recovered_share(o) == 0.0);
 }
+
+TEST_CASE("A noisy labeller flips labels at the requested rate and never without noise", "[stepwise]") {
+  Rng rng(4);
+  int flipped = 0;
+  for (int i = 0; i < 20000; ++i) flipped += FlipLabel(i % 2 == 0, 0.27, rng) != (i % 2 == 0);
+  CHECK(flipped / 20000.0 == Approx(0.27).margin(0.01));
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(FlipLabel(true, 0.0, rng));
+    REQUIRE_FALSE(FlipLabel(true, 1.0, rng));
+    REQUIRE_FALSE(FlipLabel(false, 0.0, rng));
+  }
+}
