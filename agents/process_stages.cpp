@@ -77,9 +77,11 @@ void SaveStepwiseModel(StageContext& ctx, const StepwiseModel& m, const std::str
   const StepwisePolicyOptions& o = m.net->options();
   for (const auto& [key, v] : std::vector<std::pair<const char*, int64_t>>{
            {"modulus", o.modulus}, {"max_steps", o.max_steps}, {"embed", o.embed}, {"heads", o.heads},
-           {"layers", o.layers}, {"steps", m.problems.steps}, {"process", m.objective == "process"}})
+           {"layers", o.layers}, {"steps", m.problems.steps}, {"process", m.objective == "process"},
+           {"asides", o.asides}})
     archive.write(std::string("meta.") + key, torch::tensor(v));
   archive.write("meta.multiply_share", torch::tensor(m.problems.multiply_share, torch::kFloat64));
+  archive.write("meta.aside_share", torch::tensor(m.problems.aside_share, torch::kFloat64));
   const std::string path = ctx.artifacts_dir + "/" + name + ".pt";
   SaveArchiveAtomic(archive, path);
   RecordArtifact(ctx, kind, name, path, step);
@@ -102,10 +104,13 @@ StepwiseModel LoadStepwiseModel(StageContext& ctx, const std::string& kind, cons
     o.embed = static_cast<int>(meta("embed").item<int64_t>());
     o.heads = static_cast<int>(meta("heads").item<int64_t>());
     o.layers = static_cast<int>(meta("layers").item<int64_t>());
+    torch::Tensor t;  // models saved before asides existed have none
+    o.asides = archive.try_read("meta.asides", t) && t.item<int64_t>() != 0;
     StepwiseModel m;
     m.problems.modulus = o.modulus;
     m.problems.steps = static_cast<int>(meta("steps").item<int64_t>());
     m.problems.multiply_share = meta("multiply_share").item<double>();
+    m.problems.aside_share = archive.try_read("meta.aside_share", t) ? t.item<double>() : 0.0;
     m.objective = meta("process").item<int64_t>() ? "process" : "outcome";
     m.net = StepwisePolicy(o);
     m.net->load(archive);
@@ -130,10 +135,14 @@ StepwiseModel LoadRewardModelArtifact(StageContext& ctx, const std::string& name
 
 // ConfigError unless reward model `rm` was trained on the problems of `policy`.
 void RequireSameProblems(const StepwiseModel& rm, const StepwiseModel& policy, const std::string& what) {
-  if (rm.problems.steps == policy.problems.steps && rm.problems.modulus == policy.problems.modulus) return;
-  throw ConfigError(what + " was trained on " + std::to_string(rm.problems.steps) + "-step problems modulo " +
-                    std::to_string(rm.problems.modulus) + ", the policy on " + std::to_string(policy.problems.steps) +
-                    "-step problems modulo " + std::to_string(policy.problems.modulus));
+  if (rm.problems.steps == policy.problems.steps && rm.problems.modulus == policy.problems.modulus &&
+      rm.net->options().asides == policy.net->options().asides)
+    return;
+  auto family = [](const StepwiseModel& m) {
+    return std::to_string(m.problems.steps) + "-step problems modulo " + std::to_string(m.problems.modulus) +
+           (m.net->options().asides ? " with asides" : "");
+  };
+  throw ConfigError(what + " was trained on " + family(rm) + ", the policy on " + family(policy));
 }
 
 // The experiment's test problems: the same for every stage.
@@ -154,7 +163,7 @@ std::vector<StepwiseProblem> Problems(const StepwiseOptions& o, int count, Rng& 
 
 nlohmann::json ProblemJson(const StepwiseProblem& p) {
   nlohmann::json ops = nlohmann::json::array();
-  for (const StepOp& op : p.ops) ops.push_back({op.multiply ? "*" : "+", op.operand});
+  for (const StepOp& op : p.ops) ops.push_back({OpSymbol(op), op.operand});
   return {{"modulus", p.modulus}, {"start", p.start}, {"ops", ops}};
 }
 
@@ -172,8 +181,9 @@ StepwiseProblem ParseProblem(const std::string& action, int64_t episode_id) {
       const std::string kind = op.at(0).get<std::string>();
       StepOp s;
       s.multiply = kind == "*";
+      s.aside = kind == "?+";
       s.operand = op.at(1).get<int>();
-      if ((kind != "*" && kind != "+") || s.operand < 0 || s.operand >= p.modulus)
+      if ((kind != "*" && kind != "+" && kind != "?+") || s.operand < 0 || s.operand >= p.modulus)
         throw DataError(where + "bad operation " + op.dump());
       p.ops.push_back(s);
     }
@@ -232,7 +242,7 @@ EpisodeRecord ProcessEpisode(StageContext& ctx, int64_t idx, uint64_t seed, cons
     s.agent = agent;
     s.action = nlohmann::json{{"step", k}, {"value", steps[k]}}.dump();
     const StepOp& op = problem.ops[k];
-    s.content = std::string(op.multiply ? "*" : "+") + std::to_string(op.operand) + " -> " + std::to_string(steps[k]);
+    s.content = OpSymbol(op) + std::to_string(op.operand) + " -> " + std::to_string(steps[k]);
     s.parent_idx = 0;
     rec.turns.push_back(s);
   }
@@ -631,6 +641,9 @@ class ProcessRewardModelStage : public Stage {
               << " solutions (" << heldout.size() << " held out)\n";
     torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
     const int modulus = all.front().problem.modulus, steps = static_cast<int>(all.front().steps.size());
+    int asides = 0;  // aside operations among the logged problems' first n - 1
+    for (const LoggedSolution& s : all)
+      for (const StepOp& op : s.problem.ops) asides += op.aside;
     StepwiseModel m;
     if (!o_.init.empty()) {
       // As reward models are initialised from the policy's language model
@@ -641,10 +654,15 @@ class ProcessRewardModelStage : public Stage {
                           std::to_string(m.problems.modulus) + " and up to " +
                           std::to_string(m.net->options().max_steps) + " steps; the logged solutions are " +
                           std::to_string(steps) + " steps modulo " + std::to_string(modulus));
+      if (asides > 0 && !m.net->options().asides)
+        throw ConfigError(where_ + ".init: policy '" + o_.init +
+                          "' was made without asides; the logged problems have them");
     } else {
       StepwisePolicyOptions mo = o_.model;
       mo.modulus = modulus;
       mo.max_steps = std::max(mo.max_steps, steps);
+      mo.asides = asides > 0;
+      m.problems.aside_share = static_cast<double>(asides) / (static_cast<double>(all.size()) * std::max(1, steps - 1));
       m.net = StepwisePolicy(mo);
       m.net->to(torch::Device(ctx.device));
     }
@@ -827,6 +845,8 @@ void RegisterProcessStages(Registries& registries) {
     o.problems.steps = static_cast<int>(node.Int("steps", o.problems.steps, 1, 64));
     o.problems.modulus = static_cast<int>(node.Int("modulus", o.problems.modulus, 2, 1000));
     o.problems.multiply_share = node.Number("multiply_share", o.problems.multiply_share, 0.0, 1.0);
+    o.problems.aside_share = node.Number("aside_share", o.problems.aside_share, 0.0, 0.9);
+    o.model.asides = o.problems.aside_share > 0;
     o.model.modulus = o.problems.modulus;
     o.model.max_steps = std::max(o.model.max_steps, o.problems.steps);
     ReadModelOptions(node, o.model);

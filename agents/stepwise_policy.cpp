@@ -10,6 +10,7 @@ namespace {
 int Plus(int m) { return m; }
 int Times(int m) { return m + 1; }
 int Sep(int m) { return m + 2; }
+int Aside(int m) { return m + 3; }
 
 // Position of the output that predicts step 0.
 int64_t FirstStepOutput(int64_t n) { return 2 * n + 1; }
@@ -20,6 +21,19 @@ int64_t CommonSteps(const std::vector<StepwiseProblem>& problems) {
   for (const StepwiseProblem& p : problems)
     if (p.ops.size() != n) throw std::invalid_argument("stepwise batch: problems of different lengths");
   return static_cast<int64_t>(n);
+}
+
+// CommonSteps, and std::invalid_argument if the problems have asides that
+// `model` has no token for.
+int64_t ModelSteps(StepwisePolicy& model, const std::vector<StepwiseProblem>& problems) {
+  const int64_t n = CommonSteps(problems);
+  if (!model->options().asides)
+    for (const StepwiseProblem& p : problems)
+      for (const StepOp& op : p.ops)
+        if (op.aside)
+          throw std::invalid_argument("stepwise batch: a problem with asides (" + DescribeProblem(p) +
+                                      ") for a model made without them");
+  return n;
 }
 
 // The solutions' steps [B, n]; throws on a wrong length or value.
@@ -47,7 +61,7 @@ torch::Tensor SolutionTensor(const std::vector<std::vector<int>>& solutions, int
 
 StepwisePolicyImpl::StepwisePolicyImpl(StepwisePolicyOptions o) : options_(o) {
   namespace nn = torch::nn;
-  token_ = register_module("token", nn::Embedding(o.modulus + 3, o.embed));
+  token_ = register_module("token", nn::Embedding(o.modulus + (o.asides ? 4 : 3), o.embed));
   position_ = register_module("position", nn::Embedding(3 * o.max_steps + 2, o.embed));
   for (int i = 0; i < o.layers; ++i)
     layers_.push_back(register_module("layer" + std::to_string(i),
@@ -83,7 +97,7 @@ torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
     a[i][0] = p.start;
     for (int64_t k = 0; k < n; ++k) {
       const StepOp& op = p.ops[static_cast<size_t>(k)];
-      a[i][1 + 2 * k] = op.multiply ? Times(modulus) : Plus(modulus);
+      a[i][1 + 2 * k] = op.aside ? Aside(modulus) : op.multiply ? Times(modulus) : Plus(modulus);
       a[i][2 + 2 * k] = op.operand;
     }
     a[i][2 * n + 1] = Sep(modulus);
@@ -98,7 +112,7 @@ StepwiseSamples SampleStepwise(StepwisePolicy& policy, const std::vector<Stepwis
                                double temperature, Rng& rng) {
   torch::NoGradGuard no_grad;
   const int m = policy->options().modulus;
-  const int64_t n = CommonSteps(problems), b = static_cast<int64_t>(problems.size());
+  const int64_t n = ModelSteps(policy, problems), b = static_cast<int64_t>(problems.size());
   const auto device = policy->parameters().front().device();
   StepwiseSamples s;
   s.steps.assign(static_cast<size_t>(b), {});
@@ -144,7 +158,7 @@ std::pair<torch::Tensor, torch::Tensor> StepLogProbs(StepwisePolicy& policy,
                                                      const std::vector<StepwiseProblem>& problems,
                                                      const std::vector<std::vector<int>>& solutions) {
   const int m = policy->options().modulus;
-  const int64_t n = CommonSteps(problems);
+  const int64_t n = ModelSteps(policy, problems);
   const auto device = policy->parameters().front().device();
   const torch::Tensor targets = SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));
   auto [logits, values] = policy->forward(EncodeStepwise(problems, solutions, m).to(device));
@@ -158,7 +172,7 @@ std::pair<torch::Tensor, torch::Tensor> StepLogProbs(StepwisePolicy& policy,
 torch::Tensor StepScoreLogits(StepwisePolicy& model, const std::vector<StepwiseProblem>& problems,
                               const std::vector<std::vector<int>>& solutions) {
   const int m = model->options().modulus;
-  const int64_t n = CommonSteps(problems);
+  const int64_t n = ModelSteps(model, problems);
   const auto device = model->parameters().front().device();
   const torch::Tensor written = SolutionTensor(solutions, n, m, static_cast<int64_t>(problems.size()));
   const torch::Tensor logits = model->forward(EncodeStepwise(problems, solutions, m).to(device)).first;

@@ -6,7 +6,7 @@
 //
 // Sequence: [start, op_1, c_1, ..., op_n, c_n, SEP, s_1, ..., s_{n-1}]; the
 // outputs at SEP, s_1, ..., s_{n-1} predict s_1 .. s_n. Tokens: values 0 ..
-// M-1, then PLUS, TIMES, SEP.
+// M-1, then PLUS, TIMES, SEP (and ASIDE, in a model made with asides).
 #pragma once
 
 #include <torch/torch.h>
@@ -25,6 +25,7 @@ struct StepwisePolicyOptions {
   int embed = 64;
   int heads = 4;
   int layers = 2;
+  bool asides = false;  // a token for "? + c" asides (protocols/stepwise.h)
 };
 
 class StepwisePolicyImpl : public torch::nn::Module {
@@ -46,6 +47,8 @@ TORCH_MODULE(StepwisePolicy);
 // [B, 2n + 2 + (n - 1)] tokens of problems (all with n operations) and
 // solutions of n steps (teacher forcing: the solution's first n - 1 steps
 // are inputs). Throws std::invalid_argument on problems of different lengths.
+// The model functions below also throw it on problems with asides for a
+// model without their token.
 torch::Tensor EncodeStepwise(const std::vector<StepwiseProblem>& problems,
                              const std::vector<std::vector<int>>& solutions, int modulus);
 

@@ -12,7 +12,8 @@ StepwiseProblem MakeStepwiseProblem(const StepwiseOptions& o, Rng& rng) {
   p.start = static_cast<int>(UniformInt(rng, static_cast<uint64_t>(o.modulus)));
   for (int i = 0; i < o.steps; ++i) {
     StepOp op;
-    op.multiply = UniformDouble(rng) < o.multiply_share;
+    op.aside = o.aside_share > 0 && i + 1 < o.steps && UniformDouble(rng) < o.aside_share;
+    op.multiply = !op.aside && UniformDouble(rng) < o.multiply_share;
     op.operand = op.multiply ? 2 + static_cast<int>(UniformInt(rng, static_cast<uint64_t>(o.modulus - 2)))
                              : 1 + static_cast<int>(UniformInt(rng, static_cast<uint64_t>(o.modulus - 1)));
     p.ops.push_back(op);
@@ -27,7 +28,10 @@ int ApplyStep(const StepOp& op, int value, int modulus) {
 std::vector<int> SolveSteps(const StepwiseProblem& p) {
   std::vector<int> out;
   int v = p.start;
-  for (const StepOp& op : p.ops) out.push_back(v = ApplyStep(op, v, p.modulus));
+  for (const StepOp& op : p.ops) {
+    out.push_back(ApplyStep(op, v, p.modulus));
+    if (!op.aside) v = out.back();
+  }
   return out;
 }
 
@@ -39,7 +43,7 @@ StepCheck CheckSteps(const StepwiseProblem& p, const std::vector<int>& steps) {
     if (i < steps.size()) {
       const int v = steps[i];
       ok = v >= 0 && v < p.modulus && v == ApplyStep(p.ops[i], prev, p.modulus);
-      prev = v;
+      if (!p.ops[i].aside) prev = v;
     }
     c.valid.push_back(ok);
     if (!ok && c.first_error < 0) c.first_error = static_cast<int>(i);
@@ -65,9 +69,11 @@ double TraceErrorStats::TraceError() const {
   return final_correct > 0 ? static_cast<double>(trace_errors) / final_correct : 0.0;
 }
 
+std::string OpSymbol(const StepOp& op) { return op.aside ? "?+" : op.multiply ? "*" : "+"; }
+
 std::string DescribeProblem(const StepwiseProblem& p) {
   std::string s = std::to_string(p.start);
-  for (const StepOp& op : p.ops) s += std::string(", ") + (op.multiply ? "*" : "+") + std::to_string(op.operand);
+  for (const StepOp& op : p.ops) s += ", " + OpSymbol(op) + std::to_string(op.operand);
   return s;
 }
 

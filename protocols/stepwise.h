@@ -16,6 +16,14 @@
 // (3 * 5 = 5 = 7 * 5 mod 10), and two errors can cancel (+1 then -1). An
 // outcome-only reward cannot tell these solutions from right ones; a process
 // reward can. Nothing else in the domain rewards the steps.
+//
+// Optionally (`aside_share` > 0), some operations are asides, "? + c": the
+// step writes the running value plus c, but the running value does not
+// change (a side computation the answer does not depend on, as many steps of
+// a worked solution are). An aside step is valid when it is the last main
+// value written (or the start) plus c. A wrong aside never reaches the final
+// answer: an outcome reward leaves it entirely unconstrained. The last
+// operation is never an aside.
 #pragma once
 
 #include <string>
@@ -28,12 +36,14 @@ namespace oversight {
 struct StepwiseOptions {
   int steps = 6;               // operations per problem
   int modulus = 10;            // values 0 .. modulus - 1
-  double multiply_share = 0.5; // share of "* c" operations (c in 2 .. modulus - 1)
+  double multiply_share = 0.5; // share of "* c" operations (c in 2 .. modulus - 1) among the main ones
+  double aside_share = 0.0;    // share of "? + c" asides among operations 1 .. steps - 1
 };
 
 struct StepOp {
   bool multiply = false;
-  int operand = 1;  // + c: c in 1 .. modulus - 1; * c: c in 2 .. modulus - 1
+  int operand = 1;     // + c and ? + c: c in 1 .. modulus - 1; * c: c in 2 .. modulus - 1
+  bool aside = false;  // "? + c": written, not carried (multiply is false)
 };
 
 struct StepwiseProblem {
@@ -42,9 +52,10 @@ struct StepwiseProblem {
   std::vector<StepOp> ops;
 };
 
+// Draws no more random numbers when aside_share is 0 than without asides.
 StepwiseProblem MakeStepwiseProblem(const StepwiseOptions& options, Rng& rng);
 
-// The value after `op` applied to `value`.
+// The value `op` writes after `value` (an aside's too: value + c).
 int ApplyStep(const StepOp& op, int value, int modulus);
 
 // The right value after every operation; the last is the answer.
@@ -76,8 +87,9 @@ struct TraceErrorStats {
 // A noisy labeller's label: `label`, flipped with probability `flip`.
 bool FlipLabel(bool label, double flip, Rng& rng);
 
-// "3, +4, *5, +2" and "7, 5, 7".
+// "3, +4, *5, ?+2, +2" and "7, 5, 7, 7".
 std::string DescribeProblem(const StepwiseProblem& problem);
+std::string OpSymbol(const StepOp& op);  // "+", "*" or "?+"
 std::string DescribeSteps(const std::vector<int>& steps);
 
 }  // namespace oversight

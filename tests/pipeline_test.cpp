@@ -1020,6 +1020,25 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
   CHECK_THAT(m.err, Catch::Contains("stages[1].reward_model: 'prm' was trained on 3-step problems modulo 10, the "
                                     "policy on 4-step problems modulo 10"));
 
+  // Asides: logged with their own symbol, a process reward model learns from
+  // them, and a reward model of problems without asides is refused.
+  const CommandResult a = RunOversight(
+      {"run", ConfigPath("tiny_process.json"), "--db", db, "--set",
+       "stages=[{\"name\": \"sft_aside\", \"kind\": \"process_sft\", \"steps\": 3, \"aside_share\": 0.5, "
+       "\"batches\": 20, \"test_problems\": 50, \"artifact\": \"sft_aside\"}, {\"name\": \"aside_samples\", "
+       "\"kind\": \"process_episodes\", \"policy\": \"sft_aside\", \"problems\": 40, \"samples_per_problem\": 1}, "
+       "{\"name\": \"prm_aside\", \"kind\": \"process_rm\", \"from_stage\": \"aside_samples\", \"init\": "
+       "\"sft_aside\", \"batches\": 5, \"artifact\": \"prm_aside\"}, {\"name\": \"aside_mismatch\", \"kind\": "
+       "\"process_eval\", \"policy\": \"sft_aside\", \"reward_model\": \"prm\"}]"});
+  CHECK(a.status == 2);
+  CHECK_THAT(a.err, Catch::Contains("stages[3].reward_model: 'prm' was trained on 3-step problems modulo 10, the "
+                                    "policy on 3-step problems modulo 10 with asides"));
+  const std::string asides = QueryOne(
+      db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id WHERE e.stage = 'aside_samples' AND "
+          "t.role = 'problem' AND t.action LIKE '%\"?+\"%'");
+  CHECK(std::stoi(asides) > 10);  // about 1 in 2 of the first two operations of 40 problems
+  CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE name = 'prm_aside'") == "1");
+
   // A logged step that is not a value: the reward model's trainer names the episode.
   Store::Open(db)->Exec("UPDATE turns SET action = '{\"step\": 1, \"value\": 42}' WHERE id = (SELECT t.id FROM turns t JOIN "
                 "episodes e ON e.id = t.episode_id WHERE e.stage = 'samples' AND t.role = 'step' LIMIT 1)", "corrupt a step");

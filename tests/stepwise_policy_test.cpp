@@ -199,3 +199,21 @@ TEST_CASE("Outcome-only PPO reaches right answers through wrong steps that the s
   }
   CHECK(caught > 0);
 }
+
+TEST_CASE("Asides have their own token, and a model made without it refuses problems with asides", "[stepwise]") {
+  StepwiseProblem p;
+  p.start = 3;
+  p.ops = {{false, 1}, {false, 5, true}, {true, 5}};
+  // PLUS = 10, TIMES = 11, SEP = 12, ASIDE = 13.
+  const torch::Tensor t = EncodeStepwise({p}, {{4, 9, 0}}, 10);
+  const std::vector<int64_t> want{3, 10, 1, 13, 5, 11, 5, 12, 4, 9};
+  CHECK(std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + 10) == want);
+  StepwisePolicy without(Small());
+  CHECK_THROWS_WITH(StepLogProbs(without, {p}, {{4, 9, 0}}), Catch::Contains("made without them"));
+  StepwisePolicyOptions o = Small();
+  o.asides = true;
+  StepwisePolicy with(o);
+  const auto [logp, values] = StepLogProbs(with, {p}, {{4, 9, 0}});
+  CHECK(logp.sizes() == torch::IntArrayRef({1, 3}));
+  CHECK(logp.lt(0).all().item<bool>());
+}

@@ -139,3 +139,42 @@ TEST_CASE("A noisy labeller flips labels at the requested rate and never without
     REQUIRE_FALSE(FlipLabel(false, 0.0, rng));
   }
 }
+
+// Asides ("? + c"): written from the running value, never carried into it.
+TEST_CASE("An aside step is checked but never reaches the answer, so a wrong one is always a free error", "[stepwise]") {
+  StepwiseProblem p = Hand();  // 3, +1, ?+5, *5, +2: 4, 9, 0, 2
+  p.ops.insert(p.ops.begin() + 1, StepOp{false, 5, true});
+  CHECK(DescribeProblem(p) == "3, +1, ?+5, *5, +2");
+  CHECK(SolveSteps(p) == std::vector<int>{4, 9, 0, 2});
+  CHECK(CheckSteps(p, {4, 9, 0, 2}).first_error == -1);
+  // A wrong aside is charged where it is made; the steps after it are
+  // checked against the running value 4, so they stay valid.
+  const StepCheck aside_wrong = CheckSteps(p, {4, 1, 0, 2});
+  CHECK(aside_wrong.valid == std::vector<bool>{true, false, true, true});
+  CHECK(aside_wrong.final_correct);
+  CHECK(aside_wrong.trace_error);
+  // Carrying the aside (9 * 5 = 5) is an error at the multiplication.
+  CHECK(CheckSteps(p, {4, 9, 5, 7}).first_error == 2);
+
+  StepwiseOptions o;
+  o.aside_share = 0.4;
+  Rng rng(8);
+  int asides = 0, ops = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const StepwiseProblem r = MakeStepwiseProblem(o, rng);
+    CHECK_FALSE(r.ops.back().aside);
+    const std::vector<int> truth = SolveSteps(r);
+    for (size_t k = 0; k + 1 < r.ops.size(); ++k) {
+      ++ops;
+      if (!r.ops[k].aside) continue;
+      ++asides;
+      CHECK_FALSE(r.ops[k].multiply);
+      std::vector<int> wrong = truth;
+      wrong[k] = (wrong[k] + 1) % r.modulus;
+      const StepCheck c = CheckSteps(r, wrong);
+      REQUIRE(c.first_error == static_cast<int>(k));
+      REQUIRE(c.trace_error);  // every wrong aside keeps the right answer
+    }
+  }
+  CHECK(static_cast<double>(asides) / ops == Approx(0.4).margin(0.03));
+}
