@@ -607,8 +607,9 @@ struct RewardModelStageOptions {
   std::string objective = "process";
   // Outcome models: "every_step" trains the logit of every step on the
   // final answer's label (Cobbe et al. 2021's verifiers, Uesato et al.'s
-  // ORM); "last_step" trains only the last. Either scores by the last.
-  std::string outcome_targets = "every_step";
+  // ORM); "last_step" (the default, what logged configs without the key
+  // ran) trains only the last. Either scores by the last.
+  std::string outcome_targets = "last_step";
   std::string init;  // a stepwise_policy to start from ("" = a fresh network of `model`'s shape)
   StepwisePolicyOptions model;
   int batch_size = 64;

@@ -2,7 +2,7 @@
 # Tables and a PNG plot for experiments/results/process_supervision.md from
 # the logs of process_vs_outcome.json, one database per seed:
 #
-#   experiments/plots/process_supervision.sh OUT_DIR DB [DB ...]
+#   experiments/plots/process_supervision.sh [--name NAME] OUT_DIR DB [DB ...]
 #
 # Every stage that measured a policy on the test problems (process_sft,
 # process_ppo, process_eval) in the finished experiments of each database
@@ -12,8 +12,9 @@
 # final-answer-correct solutions with a wrong step) of each seed, and pooled
 # over the seeds (counts summed) with 95% Wilson intervals; the trace error
 # of each process-supervised method over that of its outcome counterpart;
-# the reward models' held-out accuracy. Writes OUT_DIR/process_supervision.png:
-# both errors against PPO updates, pooled over the seeds.
+# the reward models' held-out accuracy. Writes OUT_DIR/NAME.png (NAME:
+# process_supervision unless --name): both errors against PPO updates,
+# pooled over the seeds.
 #
 # Intervals: Wilson over the test problems (final-answer error) or over the
 # final-answer-correct solutions (trace error). The seeds differ in
@@ -22,8 +23,13 @@
 # Needs sqlite3 and gnuplot (scripts/setup.sh installs both).
 set -euo pipefail
 
+name=process_supervision
+if [ "${1:-}" = "--name" ]; then
+  name="${2:?usage: $0 [--name NAME] OUT_DIR DB [DB ...]}"
+  shift 2
+fi
 if [ "$#" -lt 2 ]; then
-  echo "usage: $0 OUT_DIR DB [DB ...]" >&2
+  echo "usage: $0 [--name NAME] OUT_DIR DB [DB ...]" >&2
   exit 2
 fi
 out="$1"
@@ -93,6 +99,9 @@ echo "| process-based | outcome-based | final-answer error difference (points) |
 echo "|---|---|---|---|"
 for pair in "process_rl outcome_rl" "process_rm_rl outcome_rm_rl" "rerank_prm rerank_orm" \
              "process_rl_flip20 outcome_rl" "rerank_prm_flip20 rerank_orm" \
+             "rerank_process_oracle rerank_outcome_oracle" "rerank_process_oracle_flip20 rerank_outcome_oracle" \
+             "rerank_prm rerank_outcome_oracle" "rerank_prm rerank_orm_steps" "rerank_prm rerank_orm_steps_64k" \
+             "rerank_prm_flip20 rerank_outcome_oracle" \
              "sampled_process_rl sampled_outcome_rl" "sampled_process_rm_rl sampled_outcome_rm_rl" \
              "sampled_process_rl_flip20 sampled_outcome_rl"; do
   read -r p o <<< "$pair"
@@ -143,13 +152,12 @@ echo
 echo "| reward model | objective | held-out accuracy (logged labels) | (true labels) |"
 echo "|---|---|---|---|"
 for db in "$@"; do
-  e="$(q "$db" "SELECT max(x.id) FROM experiments x, json_each(x.config_json, '$.stages') s
-                WHERE json_extract(s.value, '$.kind') = 'process_rm'")"
-  [ -n "$e" ] || continue
-  q "$db" "SELECT json_extract(s.value, '$.name'), json_extract(s.value, '$.objective')
+  q "$db" "SELECT x.id, json_extract(s.value, '$.name'), coalesce(json_extract(s.value, '$.objective'), 'process'),
+                  coalesce(json_extract(s.value, '$.outcome_targets'), 'last_step')
            FROM experiments x, json_each(x.config_json, '$.stages') s
-           WHERE x.id = $e AND json_extract(s.value, '$.kind') = 'process_rm'" |
-    while IFS=$'\t' read -r stage objective; do
+           WHERE x.status = 'finished' AND json_extract(s.value, '$.kind') = 'process_rm' ORDER BY x.id, s.key" |
+    while IFS=$'\t' read -r e stage objective targets; do
+      [ "$objective" = outcome ] && objective="outcome ($targets)"
       read -r a t < <(q "$db" "SELECT max(CASE WHEN name = 'heldout_accuracy' THEN value END),
                                       max(CASE WHEN name = 'heldout_true_accuracy' THEN value END)
                                FROM metrics WHERE experiment_id = $e AND stage = '$stage' AND step =
@@ -189,7 +197,7 @@ fi
 colors=('#d62728' '#1f77b4' '#2ca02c' '#9467bd' '#ff7f0e' '#8c564b')
 {
   echo "set terminal pngcairo size 1000,800 font 'DejaVu Sans,11'
-set output '$out/process_supervision.png'
+set output '$out/$name.png'
 set termoption noenhanced
 set multiplot layout 2,1
 set key outside right
@@ -208,4 +216,4 @@ set xlabel 'PPO updates (256 problems each)'"
   echo "unset multiplot"
 } | gnuplot
 echo
-echo "Plot: $out/process_supervision.png"
+echo "Plot: $out/$name.png"
