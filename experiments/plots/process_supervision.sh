@@ -155,7 +155,8 @@ for db in "$@"; do
   q "$db" "SELECT x.id, json_extract(s.value, '$.name'), coalesce(json_extract(s.value, '$.objective'), 'process'),
                   coalesce(json_extract(s.value, '$.outcome_targets'), 'last_step')
            FROM experiments x, json_each(x.config_json, '$.stages') s
-           WHERE x.status = 'finished' AND json_extract(s.value, '$.kind') = 'process_rm' ORDER BY x.id, s.key" |
+           WHERE (x.status = 'finished' OR x.id = (SELECT max(id) FROM experiments))
+             AND json_extract(s.value, '$.kind') = 'process_rm' ORDER BY x.id, s.key" |
     while IFS=$'\t' read -r e stage objective targets; do
       [ "$objective" = outcome ] && objective="outcome ($targets)"
       read -r a t < <(q "$db" "SELECT max(CASE WHEN name = 'heldout_accuracy' THEN value END),
