@@ -6,6 +6,9 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "engine/goodhart.h"
 #include "engine/interfaces.h"
 #include "engine/rng.h"
 #include "protocols/debate.h"
@@ -40,5 +43,13 @@ std::unique_ptr<PixelDebater> LoadPolicyDebaterFile(const std::string& path,
 // REQUIRES: at least one legal pixel.
 int SampleMove(const at::Tensor& logits, const at::Tensor& legal, bool greedy,
                double temperature, Rng& rng);
+
+// Gao et al.'s fit (engine/goodhart.h) of the gold reward gained, `gain`,
+// against `d` = sqrt(KL), logged as metrics fit_a, fit_b, fit_r2, fit_rmse,
+// fit_points and, when the fitted curve peaks, fit_peak_d of the running
+// stage at `step`, and printed. Points that cannot determine a fit log
+// nothing and print why.
+void LogGoodhartFit(StageContext& ctx, GoodhartForm form, const std::vector<double>& d,
+                    const std::vector<double>& gain, int64_t step);
 
 }  // namespace oversight

@@ -99,8 +99,10 @@ void RegisterPpoStage(Registries& registries);
 void RegisterDpoStage(Registries& registries);
 void RegisterAmplifyStage(Registries& registries);
 void RegisterProcessStages(Registries& registries);
+void RegisterGoodhartStages(Registries& registries);
 
 void RegisterPolicyAgents(Registries& registries) {
+  RegisterGoodhartStages(registries);
   RegisterAmplifyStage(registries);
   RegisterProcessStages(registries);
   RegisterSftStage(registries);

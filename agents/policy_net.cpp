@@ -31,6 +31,12 @@ DebatePolicyNetImpl::Output DebatePolicyNetImpl::forward(const torch::Tensor& pl
   return out;
 }
 
+void DebatePolicyNetImpl::MakeUniform() {
+  torch::NoGradGuard no_grad;
+  head_->weight.zero_();
+  head_->bias.zero_();
+}
+
 PolicyBatch MakePolicyBatch(const std::vector<const DebatePosition*>& positions) {
   const int64_t b = static_cast<int64_t>(positions.size());
   torch::Tensor planes = torch::zeros({b, kPolicyPlanes, kImagePixels});
@@ -57,7 +63,7 @@ PolicyBatch MakePolicyBatch(const std::vector<const DebatePosition*>& positions)
       const int mine = me == DebateRole::kHonest ? game.truth : game.lie;
       const int theirs = me == DebateRole::kHonest ? game.lie : game.truth;
       ve[i][mine] = 1.0f;
-      ve[i][kNumClasses + theirs] = 1.0f;
+      if (theirs >= 0) ve[i][kNumClasses + theirs] = 1.0f;  // a consultancy has no other claim
     }
     ve[i][2 * kNumClasses] = static_cast<float>(game.pixels - t) / game.pixels;
     ve[i][2 * kNumClasses + 1] = game.Mover(0) == me ? 1.0f : 0.0f;

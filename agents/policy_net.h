@@ -38,6 +38,9 @@ class DebatePolicyNetImpl : public torch::nn::Module {
   };
   Output forward(const torch::Tensor& planes, const torch::Tensor& vector);
   const PolicyNetOptions& options() const { return options_; }
+  // Zeroes the pixel head: every legal move gets the same logit, so the
+  // policy is uniform over the legal moves (the value head is untouched).
+  void MakeUniform();
 
  private:
   PolicyNetOptions options_;

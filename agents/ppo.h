@@ -17,6 +17,8 @@
 
 namespace oversight {
 
+enum class PpoReward { kBinary, kMargin, kLogProb };
+
 // Defaults beside the values of common RLHF / RL libraries (TRL's
 // PPOConfig, Stable-Baselines3's PPO), where ours differ because a debate is
 // a 3-move episode, not a 100-token completion.
@@ -48,7 +50,10 @@ struct PpoOptions {
   // Stop the update's epochs once a minibatch's approx KL(old || new)
   // exceeds 1.5 x this (SB3 target_kl, default None); <= 0 never stops.
   double target_kl = 0.05;
-  bool margin_reward = false;  // reward: +1 / -1 for a win / loss, or the judge's margin
+  // The trained side's final reward from the judge: +1 / -1 for a win /
+  // loss, the judge's margin, or the judge's log-probability of the trained
+  // side's claim (a consultant explaining an image: Gao et al.'s gold reward).
+  PpoReward reward = PpoReward::kBinary;
 };
 
 // A game to play: the rules and the image.
@@ -62,6 +67,10 @@ struct PpoStats {
   int64_t games = 0;
   int64_t moves = 0;           // the trained player's
   double moves_per_s = 0;      // the trained player's moves while playing (policy forwards)
+  // Mean per-game sum over the trained player's positions of the exact
+  // KL(policy || reference) of the move distribution there: an unbiased
+  // estimate of the games' KL with less variance than kl_ref's.
+  double kl_exact = 0;
   double win_rate = 0;         // the trained side's, under the judge
   double proxy_reward = 0;     // mean final reward optimized (the judge's or the reward model's)
   std::optional<double> gold_reward;  // the same under the gold judge (or the judge, with a reward model)
@@ -76,14 +85,24 @@ struct PpoStats {
 class PpoTrainer {
  public:
   // `policy` is trained; `reference` stays frozen (the KL anchor). The
-  // opponent plays the other side with `judge` (its search judge too).
+  // opponent plays the other side with `judge` (its search judge too); it may
+  // be nullptr when every game is a consultancy of the trained side.
   PpoTrainer(PpoOptions options, DebatePolicyNet policy, DebatePolicyNet reference,
-             DebateRole trained, const PixelDebater& opponent, const SparseImageJudge& judge,
+             DebateRole trained, const PixelDebater* opponent, const SparseImageJudge& judge,
              const SparseImageJudge* gold_judge, torch::Device device);
 
   // Plays options.games_per_update games from `next_game` and updates the
   // policy once. Deterministic given `rng`'s state.
   PpoStats Update(Rng& rng, const std::function<PpoGame(Rng&)>& next_game);
+
+  // The current policy on `games`, without updating it: per game, the reward
+  // optimized (the reward model's, else the judge's), the gold reward (the
+  // gold judge's, else the judge's) and the exact KL to the reference summed
+  // over the trained player's positions (as PpoStats::kl_exact).
+  struct Evaluation {
+    std::vector<double> proxy, gold, kl;
+  };
+  Evaluation Evaluate(Rng& rng, std::vector<PpoGame> games);
 
   // Final rewards of the trained side from a learned reward model instead of
   // the judge (one per finished game, in order). The judge still decides
@@ -97,10 +116,16 @@ class PpoTrainer {
   DebatePolicyNet& policy() { return policy_; }
 
  private:
+  struct Rollout;
+  // Plays `games` to the end with the current policy (sampling at T = 1).
+  Rollout Play(Rng& rng, std::vector<PpoGame> games);
+  // Fills the rollout's final rewards (optimized and gold) and wins.
+  void Score(Rollout& r);
+
   PpoOptions o_;
   DebatePolicyNet policy_, reference_;
   DebateRole trained_;
-  const PixelDebater& opponent_;
+  const PixelDebater* opponent_;
   const SparseImageJudge& judge_;
   const SparseImageJudge* gold_;
   torch::Device device_;

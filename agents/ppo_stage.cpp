@@ -17,6 +17,18 @@
 // the judge's, and the judge's reward is logged as gold_reward: RLHF's
 // reward model + PPO, with the judge as the gold standard).
 //
+// Consultancy ("game": "consultancy"; Gao et al.'s overoptimization setup,
+// experiments/configs/overoptimization.json): the trained side alone reveals
+// all `pixels` of an image to support its claim, with no opponent;
+// "reward": "log_prob" makes the judge's log-probability of the claim the
+// reward (or, with a reward_model, the gold reward). "init": "uniform" starts
+// the policy and the reference from the uniform policy over legal reveals.
+// Instead of evaluation debates, every evaluation plays `eval_samples`
+// games on each of the first `eval_images` images of eval_task and logs
+// eval_proxy_reward, eval_gold_reward (with 95% half-widths *_ci), eval_kl
+// (exact KL to the reference) and eval_d = sqrt(eval_kl); after the last,
+// the fit R(d) = d (a - b log d) of the gold reward gained (fit_* metrics).
+//
 // Determinism and resume: update u's games and minibatch order come from a
 // seed derived from (experiment seed, stage, u); a checkpoint (policy, Adam,
 // KL coefficient, reward moments) every `checkpoint_every` updates and on
@@ -28,6 +40,7 @@
 // per game) and eval_honest_win_rate.
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -37,6 +50,7 @@
 #include "engine/config.h"
 #include "engine/progress.h"
 #include "engine/sql_stmt.h"
+#include "engine/stats.h"
 #include "engine/torch_util.h"
 #include "judges/debate_reward_model.h"
 #include "protocols/protocols.h"
@@ -59,6 +73,8 @@ struct PpoStageOptions {
   int intra_op_threads = 2;
   std::string artifact;             // the trained policy's name
   std::string reward_model;         // a train_rm artifact to optimize instead of the judge
+  bool consultancy = false;         // "game": "consultancy"
+  int64_t eval_samples = 1;         // consultancy: games per evaluation image
 };
 
 class PpoStage : public Stage {
@@ -78,6 +94,23 @@ class PpoStage : public Stage {
       gold_judge_ = reg.judges.Create(gold, "name");
       gold.RejectUnknownKeys();
       sparse_gold_ = &RequireSparseJudge(gold, gold_judge_.get());
+    }
+    if (o_.consultancy) {
+      if (node.Has("opponent"))
+        throw ConfigError(where_ + ".opponent: a consultancy has no opponent (the trained side reveals every pixel)");
+      if (node.Has("eval_task")) {
+        const ConfigNode eval_task = node.Child("eval_task");
+        eval_task_ = reg.tasks.Create(eval_task, "name");
+        eval_task.RejectUnknownKeys();
+      } else {
+        eval_task_ = reg.tasks.Create(
+            ConfigNode(std::make_shared<nlohmann::json>(nlohmann::json{
+                           {"name", task.raw()["name"]}, {"split", "test"}}),
+                       where_ + " (evaluation task)"),
+            "name");
+      }
+      eval_image_task_ = &RequireImageTask(node, *eval_task_);
+      return;
     }
     const ConfigNode opponent = node.Child("opponent");
     opponent_ = CreatePixelDebater(opponent, reg);
@@ -113,19 +146,22 @@ class PpoStage : public Stage {
     task_->Open(ctx);
     judge_->Open(ctx);
     if (gold_judge_) gold_judge_->Open(ctx);
-    opponent_->Open(ctx);
+    if (opponent_) opponent_->Open(ctx);
+    if (eval_task_) eval_task_->Open(ctx);
     const ImageDataset& data = image_task_->data();
     if (data.size() == 0) throw DataError(where_ + ".task: no images");
 
     auto network = [&]() {
-      if (!o_.init.empty())
+      if (!o_.init.empty() && o_.init != "uniform")
         return LoadPolicy(FindPolicyArtifact(ctx, o_.init, where_ + ".init"), device);
       torch::manual_seed(DeriveSeed(ctx.seed, ctx.stage_name + "/init", 0));
-      return DebatePolicyNet(PolicyNetOptions{o_.hidden});
+      DebatePolicyNet net(PolicyNetOptions{o_.hidden});
+      if (o_.init == "uniform") net->MakeUniform();
+      return net;
     };
     const DebateRole trained =
         o_.train_role == "liar" ? DebateRole::kLiar : DebateRole::kHonest;
-    PpoTrainer ppo(o_.ppo, network(), network(), trained, *opponent_, *sparse_judge_,
+    PpoTrainer ppo(o_.ppo, network(), network(), trained, opponent_.get(), *sparse_judge_,
                    sparse_gold_, device);
     if (!o_.reward_model.empty()) SetRewardModel(ctx, ppo);
     TrainingCheckpoint checkpoint(ctx, o_.artifact + ".checkpoint");
@@ -152,17 +188,19 @@ class PpoStage : public Stage {
     auto next_game = [&](Rng& rng) {
       PpoGame g;
       const size_t i = static_cast<size_t>(UniformInt(rng, static_cast<uint64_t>(images)));
+      g.image = data.image(i);
+      g.nonzero = &image_task_->Nonzero(i);
+      if (o_.consultancy) {
+        g.game = ConsultancyGame(o_.pixels, data.labels[i], trained,
+                                 trained == DebateRole::kHonest ? -1 : RandomLie(data.labels[i], rng));
+        return g;
+      }
       g.game.pixels = o_.pixels;
       g.game.precommit = o_.precommit;
       g.game.honest_first =
           o_.first == "both" ? UniformInt(rng, 2) == 0 : o_.first == "honest";
       g.game.truth = data.labels[i];
-      if (o_.precommit) {
-        const int j = static_cast<int>(UniformInt(rng, kNumClasses - 1));
-        g.game.lie = j < g.game.truth ? j : j + 1;
-      }
-      g.image = data.image(i);
-      g.nonzero = &image_task_->Nonzero(i);
+      if (o_.precommit) g.game.lie = RandomLie(g.game.truth, rng);
       return g;
     };
 
@@ -203,6 +241,7 @@ class PpoStage : public Stage {
                                    {"early_stopped", update, s.early_stopped ? 1.0 : 0.0},
                                    {"moves_per_s", update, s.moves_per_s}};
       if (s.gold_reward) m.push_back({"gold_reward", update, *s.gold_reward});
+      m.push_back({"kl_exact", update, s.kl_exact});
       ctx.store->InsertMetrics(ctx.experiment_id, stage, m);
       char note[96];
       std::snprintf(note, sizeof note, "%s wins %.0f%%, KL %.3f", o_.train_role.c_str(),
@@ -213,13 +252,21 @@ class PpoStage : public Stage {
       if (update % o_.checkpoint_every == 0 && update < o_.updates) save();
     }
     progress.Finish();
+    if (o_.consultancy) FitGold(ctx, update);
     SavePolicyArtifact(ctx, ppo.policy(), o_.artifact, update);
     std::cerr << "  policy '" << o_.artifact << "'\n";
   }
 
  private:
+  // A uniformly random label other than `truth`.
+  static int RandomLie(int truth, Rng& rng) {
+    const int j = static_cast<int>(UniformInt(rng, kNumClasses - 1));
+    return j < truth ? j : j + 1;
+  }
+
   // Logs the evaluation debates of the policy after `update` updates.
   void Evaluate(StageContext& ctx, PpoTrainer& ppo, int64_t update) {
+    if (o_.consultancy) return EvaluateConsultancy(ctx, ppo, update);
     SavePolicyArtifact(ctx, ppo.policy(), o_.artifact + ".eval", update);
     char suffix[32];
     std::snprintf(suffix, sizeof suffix, "@%04lld", static_cast<long long>(update));
@@ -240,6 +287,65 @@ class PpoStage : public Stage {
           {{"eval_honest_win_rate", update, honest},
            {"eval_win_rate", update, o_.train_role == "honest" ? honest : 1 - honest}});
     }
+  }
+
+  // Consultancy: proxy and gold rewards and the KL to the reference of the
+  // policy after `update` updates, on held-out images (metrics eval_*).
+  void EvaluateConsultancy(StageContext& ctx, PpoTrainer& ppo, int64_t update) {
+    Stmt done(ctx.store->handle(),
+              "SELECT count(*) FROM metrics WHERE experiment_id = ?1 AND stage = ?2 AND "
+              "name = 'eval_kl' AND step = ?3",
+              "read evaluations");
+    done.Bind(1, ctx.experiment_id).Bind(2, ctx.stage_name).Bind(3, update);
+    if (done.Next() && done.Int(0) > 0) return;  // a resumed stage evaluated this already
+    const ImageDataset& data = eval_image_task_->data();
+    const DebateRole trained = o_.train_role == "liar" ? DebateRole::kLiar : DebateRole::kHonest;
+    Rng rng(DeriveSeed(ctx.seed, ctx.stage_name + "/eval", static_cast<uint64_t>(update)));
+    std::vector<PpoGame> games;
+    const size_t images = std::min(static_cast<size_t>(o_.eval_images), data.size());
+    for (size_t i = 0; i < images; ++i) {
+      for (int64_t k = 0; k < o_.eval_samples; ++k) {
+        PpoGame g;
+        g.image = data.image(i);
+        g.nonzero = &eval_image_task_->Nonzero(i);
+        g.game = ConsultancyGame(o_.pixels, data.labels[i], trained,
+                                 trained == DebateRole::kHonest ? -1 : RandomLie(data.labels[i], rng));
+        games.push_back(g);
+      }
+    }
+    const PpoTrainer::Evaluation e = ppo.Evaluate(rng, std::move(games));
+    const MeanCi proxy = MeanWithCi(e.proxy), gold = MeanWithCi(e.gold), kl = MeanWithCi(e.kl);
+    ctx.store->InsertMetrics(ctx.experiment_id, ctx.stage_name,
+                             {{"eval_proxy_reward", update, proxy.mean},
+                              {"eval_proxy_reward_ci", update, proxy.half_width},
+                              {"eval_gold_reward", update, gold.mean},
+                              {"eval_gold_reward_ci", update, gold.half_width},
+                              {"eval_kl", update, kl.mean},
+                              {"eval_kl_ci", update, kl.half_width},
+                              {"eval_d", update, std::sqrt(std::max(0.0, kl.mean))}});
+    std::fprintf(stderr, "  evaluation at update %lld: proxy %.3f, gold %.3f, KL %.3f\n",
+                 static_cast<long long>(update), proxy.mean, gold.mean, kl.mean);
+  }
+
+  // The fit of the gold reward gained since update 0 against d, from this
+  // stage's logged evaluations (all of them, also across a resume).
+  void FitGold(StageContext& ctx, int64_t update) {
+    Stmt q(ctx.store->handle(),
+           "SELECT d.value, g.value FROM metrics d JOIN metrics g ON g.experiment_id = "
+           "d.experiment_id AND g.stage = d.stage AND g.step = d.step AND g.name = "
+           "'eval_gold_reward' WHERE d.experiment_id = ?1 AND d.stage = ?2 AND d.name = 'eval_d' "
+           "ORDER BY d.step",
+           "read evaluations");
+    q.Bind(1, ctx.experiment_id).Bind(2, ctx.stage_name);
+    std::vector<double> d, gain;
+    while (q.Next()) {
+      d.push_back(q.Double(0));
+      gain.push_back(q.Double(1));
+    }
+    if (gain.empty()) return;
+    const double start = gain.front();
+    for (double& g : gain) g -= start;
+    LogGoodhartFit(ctx, GoodhartForm::kRl, d, gain, update);
   }
 
   PpoStageOptions o_;
@@ -272,8 +378,10 @@ class PpoStage : public Stage {
   std::unique_ptr<Judge> judge_, gold_judge_;
   SparseImageJudge* sparse_judge_ = nullptr;
   SparseImageJudge* sparse_gold_ = nullptr;
-  std::unique_ptr<PixelDebater> opponent_;
-  std::unique_ptr<Stage> eval_;
+  std::unique_ptr<PixelDebater> opponent_;  // null in a consultancy
+  std::unique_ptr<Stage> eval_;             // evaluation debates (not in a consultancy)
+  std::unique_ptr<Task> eval_task_;         // consultancy evaluations
+  ImageTask* eval_image_task_ = nullptr;
 };
 
 }  // namespace
@@ -302,7 +410,12 @@ void RegisterPpoStage(Registries& registries) {
     p.kl_estimator =
         node.Enum("kl_estimator", "k1", {"k1", "k3"}) == "k1" ? KlEstimator::kK1 : KlEstimator::kK3;
     p.target_kl = node.Number("target_kl", p.target_kl, 0.0, 1e6);
-    p.margin_reward = node.Enum("reward", "binary", {"binary", "margin"}) == "margin";
+    const std::string reward = node.Enum("reward", "binary", {"binary", "margin", "log_prob"});
+    p.reward = reward == "binary" ? PpoReward::kBinary
+               : reward == "margin" ? PpoReward::kMargin
+                                    : PpoReward::kLogProb;
+    o.consultancy = node.Enum("game", "debate", {"debate", "consultancy"}) == "consultancy";
+    o.eval_samples = node.Int("eval_samples", o.eval_samples, 1, 1000000);
     o.train_role = node.Enum("train_role", o.train_role, {"honest", "liar"});
     o.init = node.String("init", o.init);
     o.hidden = static_cast<int>(node.Int("hidden", o.hidden, 1, 1024));
@@ -316,6 +429,9 @@ void RegisterPpoStage(Registries& registries) {
     o.intra_op_threads = static_cast<int>(node.Int("intra_op_threads", o.intra_op_threads, 1, 64));
     o.artifact = node.RequireString("artifact");
     o.reward_model = node.String("reward_model", o.reward_model);
+    if (p.reward == PpoReward::kLogProb && o.train_role == "liar" && !o.precommit && !o.consultancy)
+      throw ConfigError(node.file() + ": " + node.path() +
+                        ".reward: \"log_prob\" needs the liar's claim (precommit or a consultancy)");
     return std::make_unique<PpoStage>(o, node, reg);
   });
 }

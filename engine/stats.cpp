@@ -42,4 +42,21 @@ std::string FormatPercent(double p, int decimals) {
   return s;
 }
 
+MeanCi MeanWithCi(const std::vector<double>& x) {
+  MeanCi r;
+  r.n = static_cast<int64_t>(x.size());
+  if (x.empty()) {
+    r.mean = std::nan("");
+    return r;
+  }
+  double sum = 0;
+  for (double v : x) sum += v;
+  r.mean = sum / static_cast<double>(r.n);
+  if (r.n < 2) return r;
+  double ss = 0;
+  for (double v : x) ss += (v - r.mean) * (v - r.mean);
+  r.half_width = 1.959963984540054 * std::sqrt(ss / static_cast<double>(r.n - 1) / static_cast<double>(r.n));
+  return r;
+}
+
 }  // namespace oversight

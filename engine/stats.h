@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace oversight {
 
@@ -28,5 +29,16 @@ Interval WilsonInterval(int64_t successes, int64_t n,
 // Non-finite values give "n/a"; a value that rounds to zero never shows a
 // minus sign. Negative `decimals` count as 0.
 std::string FormatPercent(double p, int decimals = 1);
+
+// The mean of `x` with the half-width of its two-sided 95% interval under
+// the normal approximation: 1.96 * sd / sqrt(n), sd with n - 1. One value
+// gives a half-width of 0 (nothing known about the spread); none gives
+// mean NaN.
+struct MeanCi {
+  double mean = 0;
+  double half_width = 0;
+  int64_t n = 0;
+};
+MeanCi MeanWithCi(const std::vector<double>& x);
 
 }  // namespace oversight

@@ -40,7 +40,7 @@ torch::Tensor DebateRewards(DebateRewardNet& net, const std::vector<RewardModelI
     }
     if (in.game->precommit) {
       cl[i][in.game->truth] = 1.0f;
-      cl[i][kNumClasses + in.game->lie] = 1.0f;
+      if (in.game->lie >= 0) cl[i][kNumClasses + in.game->lie] = 1.0f;  // none in a consultancy
     }
   }
   return net->forward(planes.view({b, 4, kImageSide, kImageSide}).to(device), claims.to(device));

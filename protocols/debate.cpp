@@ -51,6 +51,18 @@ float MarginOver(const Logits& l, int label) {
 }
 }  // namespace
 
+DebateGame ConsultancyGame(int pixels, int truth, DebateRole consultant, int lie) {
+  DebateGame g;
+  g.pixels = pixels;
+  g.precommit = true;
+  g.honest_first = consultant == DebateRole::kHonest;
+  g.truth = truth;
+  g.lie = lie;
+  g.consultancy = true;
+  g.consultant = consultant;
+  return g;
+}
+
 float DebateGame::HonestMargin(const Logits& l) const {
   if (consultancy) {
     const float m = MarginOver(l, Claim());

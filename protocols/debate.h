@@ -59,6 +59,13 @@ class DebaterMemory {
   virtual ~DebaterMemory() = default;
 };
 
+// A consultancy in which the `consultant` reveals all `pixels` to support its
+// claim, stated first (Gao et al.'s setup in this simulator: a policy
+// explains an image): the truth for the honest consultant, `lie` for a lying
+// one. The honest consultant's game has lie = -1 (no other claim).
+DebateGame ConsultancyGame(int pixels, int truth, DebateRole consultant = DebateRole::kHonest,
+                           int lie = -1);
+
 // A judge session on one image that follows a sequence of revealed pixels,
 // moved lazily by At(). MCTS keeps one per search. The debate protocol gives
 // one to every position (DebatePosition::session), shared by the debaters of

@@ -61,7 +61,7 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"negative learning rate", [](json& j) { j["stages"][0]["learning_rate"] = -0.1; },
        "stages[0].learning_rate: expected a number in [1e-08, 1], got -0.1"},
       {"unknown stage kind", [](json& j) { j["stages"][0]["kind"] = "trian_judge"; },
-       "stages[0].kind: unknown stage kind 'trian_judge'; known: amplify, dpo, episodes, ppo, process_episodes, process_eval, process_ppo, process_rm, process_sft, sft, train_judge, train_rm"},
+       "stages[0].kind: unknown stage kind 'trian_judge'; known: amplify, best_of_n, dpo, episodes, ppo, process_episodes, process_eval, process_ppo, process_rm, process_sft, proxy_rm, sft, train_judge, train_rm"},
       {"unknown judge", [](json& j) { j["stages"][1]["judge"]["name"] = "sparse_mnst"; },
        "stages[1].judge.name: unknown judge 'sparse_mnst'; known: human, sparse"},
       {"unknown protocol", [](json& j) { j["stages"][1]["protocol"]["name"] = "debat"; },

@@ -1048,3 +1048,108 @@ TEST_CASE("The process stages log judged step-by-step solutions and train on the
   CHECK(c.status == 2);
   CHECK_THAT(c.err, Catch::Contains("episode") && Catch::Contains("not a step value in range"));
 }
+
+// Issue 8 at toy scale: proxies trained on gold-labelled comparisons (with
+// and without label noise), best-of-n under a proxy, PPO of a consultant
+// from the uniform policy on the proxy.
+TEST_CASE("Overoptimization stages: noisy proxies, best-of-n curves with their KL and fit, consultancy PPO", "[pipeline][goodhart]") {
+  TempDir dir("goodhart");
+  const std::string db = CopyFixture(dir);
+  const CommandResult r = RunOversight({"run", ConfigPath("tiny_overoptimization.json"), "--db", db});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto metric = [&](const std::string& stage, const std::string& name, int64_t step) {
+    return std::stod(QueryOne(db, "SELECT value FROM metrics WHERE stage = '" + stage + "' AND name = '" +
+                                      name + "' AND step = " + std::to_string(step)));
+  };
+  // Label noise at the requested rate: none without it; 30% +- 4 binomial sd of 300.
+  CHECK(metric("proxy_clean", "label_flip_rate", 0) == 0.0);
+  CHECK(metric("proxy_noisy", "label_flip_rate", 0) == Approx(0.3).margin(0.11));
+  CHECK(metric("proxy_noisy", "label_flip_rate", 0) > 0.0);
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'proxy_clean' AND name = 'heldout_accuracy'") != "0");
+  CHECK(QueryOne(db, "SELECT group_concat(name) FROM (SELECT name FROM artifacts WHERE kind = 'reward_model' "
+                     "ORDER BY id)") == "tiny_proxy_clean,tiny_proxy_noisy");
+
+  // Best-of-n: every power of two up to n_max, the KL formula, the ceiling.
+  CHECK(QueryOne(db, "SELECT group_concat(step) FROM (SELECT step FROM metrics WHERE stage = 'bon_clean' AND "
+                     "name = 'gold_reward' ORDER BY step)") == "1,2,4,8,16,32");
+  double last_proxy = -1e9, last_oracle = -1e9;
+  for (int64_t n : {1, 2, 4, 8, 16, 32}) {
+    INFO("n = " << n);
+    CHECK(metric("bon_clean", "kl", n) == Approx(std::log(double(n)) - (n - 1.0) / n).margin(1e-12));
+    CHECK(metric("bon_clean", "d", n) == Approx(std::sqrt(metric("bon_clean", "kl", n))).margin(1e-12));
+    // The proxy's best of n scores higher under the proxy as n grows; the
+    // gold judge's own best of n is the gold ceiling.
+    CHECK(metric("bon_clean", "proxy_reward", n) >= last_proxy - 1e-9);
+    CHECK(metric("bon_clean", "oracle_gold_reward", n) >= last_oracle - 1e-9);
+    CHECK(metric("bon_clean", "oracle_gold_reward", n) >= metric("bon_clean", "gold_reward", n) - 1e-9);
+    CHECK(metric("bon_clean", "gold_reward", n) < 0);  // a log-probability
+    last_proxy = metric("bon_clean", "proxy_reward", n);
+    last_oracle = metric("bon_clean", "oracle_gold_reward", n);
+  }
+  // n = 1 is one sample of the initial policy, whoever selects.
+  CHECK(metric("bon_clean", "gold_reward", 1) == Approx(metric("bon_clean", "oracle_gold_reward", 1)).margin(1e-9));
+  CHECK(metric("bon_clean", "oracle_gold_reward", 32) > metric("bon_clean", "oracle_gold_reward", 1) + 0.1);
+  CHECK(metric("bon_clean", "fit_points", 32) == 6);
+  CHECK(metric("bon_clean", "fit_r2", 32) <= 1.0);
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'bon_clean' AND name IN ('fit_a', 'fit_b', 'fit_rmse')") == "3");
+
+  // Consultancy PPO: starts at the uniform reference (KL 0), moves away,
+  // logs the gold reward (the judge's log-probability) beside the proxy's.
+  CHECK(QueryOne(db, "SELECT group_concat(step) FROM (SELECT step FROM metrics WHERE stage = 'ppo_clean' AND "
+                     "name = 'eval_kl' ORDER BY step)") == "0,2,4");
+  CHECK(std::fabs(metric("ppo_clean", "eval_kl", 0)) < 1e-5);
+  CHECK(std::fabs(metric("ppo_clean", "kl_exact", 1)) < 1e-5);
+  CHECK(metric("ppo_clean", "eval_kl", 4) > 1e-4);
+  CHECK(metric("ppo_clean", "eval_d", 4) == Approx(std::sqrt(metric("ppo_clean", "eval_kl", 4))).margin(1e-12));
+  CHECK(metric("ppo_clean", "gold_reward", 4) < 0);
+  CHECK(metric("ppo_clean", "eval_gold_reward", 0) < 0);
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'ppo_clean' AND name = 'eval_gold_reward_ci'") == "3");
+  CHECK(metric("ppo_clean", "fit_points", 4) == 3);
+  CHECK(QueryOne(db, "SELECT count(*) FROM artifacts WHERE kind = 'policy' AND name = 'tiny_consultant'") == "1");
+  // No evaluation debates: a consultancy is evaluated by its metrics.
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE stage LIKE 'ppo_clean%'") == "0");
+}
+
+TEST_CASE("Overoptimization config errors name the key", "[pipeline][goodhart]") {
+  TempDir dir("goodhart-bad");
+  const std::string db = CopyFixture(dir);
+  struct Case {
+    std::vector<std::string> sets;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"stages[2].n_max=65"}, "stages[2].n_max: 65 is more than the pool of 64 samples"},
+      {{"stages[3].opponent={\"name\": \"random\"}"}, "stages[3].opponent: a consultancy has no opponent"},
+      {{"stages[0].label_noise=1.5"}, "stages[0].label_noise"},
+      {{"stages[0].batches=10"}, "stages[0].batches: not an option of proxy_rm"},
+      {{"stages[1].comparisons=null"}, "stages[1].comparisons"},
+      {{"stages[3].reward=\"logprob\""}, "stages[3].reward"},
+      {{"stages[2].judge={\"name\": \"sparse\"}"}, "stages[2].judge.checkpoint"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args{"run", ConfigPath("tiny_overoptimization.json"), "--db", db};
+    for (const std::string& s : c.sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    const CommandResult r = RunOversight(args);
+    INFO(c.sets[0] << "\n" << r.err);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains(c.message));
+  }
+  CHECK(QueryOne(db, "SELECT count(*) FROM experiments WHERE name = 'tiny_overoptimization'") == "0");
+  // A proxy that does not exist fails the stage when it runs, naming it, and
+  // leaves no partial curve.
+  const CommandResult r = RunOversight(
+      {"run", ConfigPath("tiny_overoptimization.json"), "--db", db, "--set",
+       "stages=[{\"kind\": \"best_of_n\", \"name\": \"bon\", \"task\": {\"name\": \"mnist\", \"split\": "
+       "\"test\"}, \"judge\": {\"name\": \"sparse\", \"checkpoint\": \"tiny_judge_k6\"}, \"reward_model\": "
+       "\"no_such_proxy\", \"images\": 2, \"samples\": 4, \"n_max\": 2}]"});
+  INFO(r.err);
+  CHECK(r.status != 0);
+  CHECK_THAT(r.err, Catch::Contains("stages[0].reward_model") &&
+                        Catch::Contains("train one first with a proxy_rm stage whose \"artifact\" is 'no_such_proxy'"));
+  CHECK(QueryOne(db, "SELECT count(*) FROM metrics WHERE stage = 'bon'") == "0");
+  CHECK(QueryOne(db, "SELECT status FROM experiments WHERE name = 'tiny_overoptimization'") == "failed");
+}

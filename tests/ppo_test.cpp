@@ -78,12 +78,13 @@ TEST_CASE("PPO finds the winning pixels of a one-move game whose optimum is know
   o.learning_rate = 1e-3;
   o.kl_coef = 0.01;
   o.target_kl = 0;  // no early stop: the test is about the objective
-  PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, *opponent, judge, &judge,
+  PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, opponent.get(), judge, &judge,
                  torch::kCPU);
   Rng rng(17);
   const PpoStats first = ppo.Update(rng, next_game);
   CHECK(first.win_rate < 0.25);
   CHECK(first.kl_ref == Approx(0.0).margin(1e-6));  // the policy starts as the reference
+  CHECK(first.kl_exact == Approx(0.0).margin(1e-6));
   CHECK(first.moves == 64);
   PpoStats last;
   for (int u = 1; u < 40; ++u) last = ppo.Update(rng, next_game);
@@ -94,8 +95,14 @@ TEST_CASE("PPO finds the winning pixels of a one-move game whose optimum is know
   REQUIRE(last.gold_reward.has_value());
   CHECK(*last.gold_reward == Approx(last.proxy_reward));
   CHECK(last.kl_ref > 1.0);        // it moved far from the uniform-ish reference
+  // The exact per-position KL estimates the same quantity with less noise.
+  CHECK(last.kl_exact > 1.0);
+  CHECK(last.kl_exact == Approx(last.kl_ref).epsilon(0.3));
   CHECK(last.entropy < first.entropy);
-  CHECK(last.explained_variance > 0.0);
+  // The value head learned the returns. (Not explained_variance > 0: once
+  // every game is won, the returns can be exactly equal and it is 0 by
+  // definition, as on some CPUs this test's run ends.)
+  CHECK(last.value_loss < 0.5 * first.value_loss);
 }
 
 TEST_CASE("PPO with an adaptive KL coefficient raises beta while the KL is above target", "[ppo]") {
@@ -108,7 +115,7 @@ TEST_CASE("PPO with an adaptive KL coefficient raises beta while the KL is above
   o.kl_target = 0.05;
   o.kl_horizon = 640;  // 10 updates of 64 games: each update moves beta by up to 2%
   o.target_kl = 0;
-  PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, *opponent, judge, nullptr,
+  PpoTrainer ppo(o, SeededNet(3), SeededNet(3), DebateRole::kLiar, opponent.get(), judge, nullptr,
                  torch::kCPU);
   Rng rng(5);
   PpoStats s;

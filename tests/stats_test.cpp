@@ -74,3 +74,15 @@ TEST_CASE("FormatPercent", "[stats]") {
   CHECK(FormatPercent(std::nan("")) == "n/a");
   CHECK(FormatPercent(std::numeric_limits<double>::infinity()) == "n/a");
 }
+
+TEST_CASE("MeanWithCi gives the mean and 1.96 standard errors", "[stats]") {
+  const oversight::MeanCi a = oversight::MeanWithCi({1, 2, 3, 4});
+  CHECK(a.n == 4);
+  CHECK(a.mean == Approx(2.5));
+  // sd = sqrt(5/3) = 1.2910; se = 0.6455; x 1.96 = 1.2652
+  CHECK(a.half_width == Approx(1.959963984540054 * std::sqrt(5.0 / 3.0) / 2.0).epsilon(1e-12));
+  const oversight::MeanCi one = oversight::MeanWithCi({7});
+  CHECK(one.mean == 7);
+  CHECK(one.half_width == 0);
+  CHECK(std::isnan(oversight::MeanWithCi({}).mean));
+}
