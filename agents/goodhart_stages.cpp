@@ -132,25 +132,21 @@ torch::Tensor ProxyRewards(DebateRewardNet& net, const ImageDataset& data,
 
 // Task and gold judge, as stages proxy_rm and best_of_n read them.
 struct GoldSetup {
-  std::unique_ptr<Task> task;
   ImageTask* images = nullptr;
-  std::unique_ptr<Judge> judge;
   SparseImageJudge* gold = nullptr;
+  std::unique_ptr<Task> task;
+  std::unique_ptr<Judge> judge;
 
-  explicit GoldSetup(const ConfigNode& node, const Registries& reg) {
-    const ConfigNode t = node.Child("task");
-    task = reg.tasks.Create(t, "name");
-    t.RejectUnknownKeys();
-    images = &RequireImageTask(t, *task);
-    const ConfigNode j = node.Child("judge");
-    judge = reg.judges.Create(j, "name");
-    j.RejectUnknownKeys();
-    gold = &RequireSparseJudge(j, judge.get());
-  }
-  void Open(StageContext& ctx, const std::string& where) {
+  GoldSetup(const ConfigNode& node, const Registries& reg)
+      : task(CreateImageTask(node, "task", reg, &images)),
+        judge(CreateSparseJudge(node, "judge", reg, &gold)) {}
+  // Sets LibTorch's threads and opens the task and the judge; the task's images.
+  const ImageDataset& Open(StageContext& ctx, const std::string& where, int intra_op_threads) {
+    SetIntraOpThreads(intra_op_threads);
     task->Open(ctx);
     judge->Open(ctx);
     if (images->data().size() == 0) throw DataError(where + ".task: no images");
+    return images->data();
   }
 };
 
@@ -176,10 +172,8 @@ class ProxyRmStage : public Stage {
       : o_(std::move(o)), where_(node.file() + ": " + node.path()), gold_(node, reg) {}
 
   void Run(StageContext& ctx) override {
-    SetIntraOpThreads(o_.intra_op_threads);
+    const ImageDataset& data = gold_.Open(ctx, where_, o_.intra_op_threads);
     const torch::Device device(ctx.device);
-    gold_.Open(ctx, where_);
-    const ImageDataset& data = gold_.images->data();
     std::vector<size_t> train_rows, heldout_rows;
     for (size_t i = 0; i < data.size(); ++i)
       (HeldOutImage(data.source_index[i], o_.heldout_fraction) ? heldout_rows : train_rows).push_back(i);
@@ -305,10 +299,8 @@ class BestOfNStage : public Stage {
       : o_(std::move(o)), where_(node.file() + ": " + node.path()), gold_(node, reg) {}
 
   void Run(StageContext& ctx) override {
-    SetIntraOpThreads(o_.intra_op_threads);
+    const ImageDataset& data = gold_.Open(ctx, where_, o_.intra_op_threads);
     const torch::Device device(ctx.device);
-    gold_.Open(ctx, where_);
-    const ImageDataset& data = gold_.images->data();
     std::string side;
     DebateRewardNet proxy = LoadRewardModel(
         FindArtifactFile(ctx, kRewardModelArtifact, o_.reward_model, where_ + ".reward_model",

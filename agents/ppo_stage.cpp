@@ -81,35 +81,22 @@ class PpoStage : public Stage {
  public:
   PpoStage(PpoStageOptions o, const ConfigNode& node, const Registries& reg)
       : o_(std::move(o)), where_(node.file() + ": " + node.path()) {
+    task_ = CreateImageTask(node, "task", reg, &image_task_);
+    judge_ = CreateSparseJudge(node, "judge", reg, &sparse_judge_);
+    if (node.Has("gold_judge")) gold_judge_ = CreateSparseJudge(node, "gold_judge", reg, &sparse_gold_);
     const ConfigNode task = node.Child("task");
-    task_ = reg.tasks.Create(task, "name");
-    task.RejectUnknownKeys();
-    image_task_ = &RequireImageTask(task, *task_);
     const ConfigNode judge = node.Child("judge");
-    judge_ = reg.judges.Create(judge, "name");
-    judge.RejectUnknownKeys();
-    sparse_judge_ = &RequireSparseJudge(judge, judge_.get());
-    if (node.Has("gold_judge")) {
-      const ConfigNode gold = node.Child("gold_judge");
-      gold_judge_ = reg.judges.Create(gold, "name");
-      gold.RejectUnknownKeys();
-      sparse_gold_ = &RequireSparseJudge(gold, gold_judge_.get());
-    }
     if (o_.consultancy) {
       if (node.Has("opponent"))
         throw ConfigError(where_ + ".opponent: a consultancy has no opponent (the trained side reveals every pixel)");
       if (node.Has("eval_task")) {
-        const ConfigNode eval_task = node.Child("eval_task");
-        eval_task_ = reg.tasks.Create(eval_task, "name");
-        eval_task.RejectUnknownKeys();
+        eval_task_ = CreateImageTask(node, "eval_task", reg, &eval_image_task_);
       } else {
-        eval_task_ = reg.tasks.Create(
-            ConfigNode(std::make_shared<nlohmann::json>(nlohmann::json{
-                           {"name", task.raw()["name"]}, {"split", "test"}}),
-                       where_ + " (evaluation task)"),
-            "name");
+        const ConfigNode test(std::make_shared<nlohmann::json>(nlohmann::json{
+                                  {"eval_task", {{"name", task.raw()["name"]}, {"split", "test"}}}}),
+                              where_ + " (evaluation task)");
+        eval_task_ = CreateImageTask(test, "eval_task", reg, &eval_image_task_);
       }
-      eval_image_task_ = &RequireImageTask(node, *eval_task_);
       return;
     }
     const ConfigNode opponent = node.Child("opponent");

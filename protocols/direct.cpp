@@ -103,6 +103,24 @@ SparseImageJudge& RequireSparseJudge(const ConfigNode& node, Judge* judge) {
   return *sparse;
 }
 
+std::unique_ptr<Task> CreateImageTask(const ConfigNode& node, const std::string& key,
+                                      const Registries& reg, ImageTask** image) {
+  const ConfigNode t = node.Child(key);
+  std::unique_ptr<Task> task = reg.tasks.Create(t, "name");
+  t.RejectUnknownKeys();
+  *image = &RequireImageTask(t, *task);
+  return task;
+}
+
+std::unique_ptr<Judge> CreateSparseJudge(const ConfigNode& node, const std::string& key,
+                                         const Registries& reg, SparseImageJudge** sparse) {
+  const ConfigNode j = node.Child(key);
+  std::unique_ptr<Judge> judge = reg.judges.Create(j, "name");
+  j.RejectUnknownKeys();
+  *sparse = &RequireSparseJudge(j, judge.get());
+  return judge;
+}
+
 void RegisterDirectProtocol(Registries& registries) {
   registries.protocols.Add(
       "direct", [](const ConfigNode& node, const Registries&, Task& task, Judge* judge) {

@@ -26,6 +26,14 @@ std::array<float, kNumClasses> Softmax(const Logits& logits);
 ImageTask& RequireImageTask(const ConfigNode& node, Task& task);
 SparseImageJudge& RequireSparseJudge(const ConfigNode& node, Judge* judge);
 
+// For stages that name their own task and judge: the image task and the
+// sparse-pixel judge at `node`.`key` ({"name": ..., ...}), made from `reg`,
+// with unknown keys rejected; `*image` / `*sparse` point into the result.
+std::unique_ptr<Task> CreateImageTask(const ConfigNode& node, const std::string& key,
+                                      const Registries& reg, ImageTask** image);
+std::unique_ptr<Judge> CreateSparseJudge(const ConfigNode& node, const std::string& key,
+                                         const Registries& reg, SparseImageJudge** sparse);
+
 void RegisterDirectProtocol(Registries& registries);
 
 }  // namespace oversight

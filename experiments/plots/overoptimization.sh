@@ -35,6 +35,19 @@ plots_setup "$@"
 tq() { awk -v k="$1" 'BEGIN { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262", t, " ");
   print (k >= 2 && k <= 10) ? t[k - 1] : 1.96 }'; }
 
+# curve DB EXPERIMENT KIND D GOLD PROXY START: the rows of every stage
+# with metric D (gold and proxy gained since step START) into $tmp/points.
+curve() {
+  local db="$1" e="$2" kind="$3" d="$4" gold="$5" proxy="$6" start="$7"
+  q "$db" "SELECT m.stage, m.step, d.value,
+                  g.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = '$gold' AND step = $start),
+                  m.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = '$proxy' AND step = $start)
+           FROM metrics m JOIN metrics d ON d.experiment_id = m.experiment_id AND d.stage = m.stage AND d.step = m.step AND d.name = '$d'
+                          JOIN metrics g ON g.experiment_id = m.experiment_id AND g.stage = m.stage AND g.step = m.step AND g.name = '$gold'
+           WHERE m.experiment_id = $e AND m.name = '$proxy' ORDER BY m.stage, m.step" |
+    awk -F'\t' -v db="$db:$e" -v kind="$kind" '{ print db "\t" $1 "\t" kind "\t" $2 "\t" $3 "\t" $4 "\t" $5 }' >> "$tmp/points"
+}
+
 # Rows: seed-db, stage, kind (bon/ppo), step, d, gold gained, proxy gained.
 : > "$tmp/points"
 : > "$tmp/fits"
@@ -44,20 +57,8 @@ for db in "$@"; do
                    id = (SELECT max(id) FROM experiments WHERE name = 'overoptimization')) ORDER BY id")"
   [ -n "$runs" ] || { echo "$0: $db: no overoptimization experiment" >&2; exit 2; }
   for e in $runs; do
-  q "$db" "SELECT m.stage, m.step, d.value,
-                  g.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'gold_reward' AND step = 1),
-                  m.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'proxy_reward' AND step = 1)
-           FROM metrics m JOIN metrics d ON d.experiment_id = m.experiment_id AND d.stage = m.stage AND d.step = m.step AND d.name = 'd'
-                          JOIN metrics g ON g.experiment_id = m.experiment_id AND g.stage = m.stage AND g.step = m.step AND g.name = 'gold_reward'
-           WHERE m.experiment_id = $e AND m.name = 'proxy_reward' ORDER BY m.stage, m.step" |
-    awk -F'\t' -v db="$db:$e" '{ print db "\t" $1 "\tbon\t" $2 "\t" $3 "\t" $4 "\t" $5 }' >> "$tmp/points"
-  q "$db" "SELECT m.stage, m.step, d.value,
-                  g.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'eval_gold_reward' AND step = 0),
-                  m.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'eval_proxy_reward' AND step = 0)
-           FROM metrics m JOIN metrics d ON d.experiment_id = m.experiment_id AND d.stage = m.stage AND d.step = m.step AND d.name = 'eval_d'
-                          JOIN metrics g ON g.experiment_id = m.experiment_id AND g.stage = m.stage AND g.step = m.step AND g.name = 'eval_gold_reward'
-           WHERE m.experiment_id = $e AND m.name = 'eval_proxy_reward' ORDER BY m.stage, m.step" |
-    awk -F'\t' -v db="$db:$e" '{ print db "\t" $1 "\tppo\t" $2 "\t" $3 "\t" $4 "\t" $5 }' >> "$tmp/points"
+  curve "$db" "$e" bon d gold_reward proxy_reward 1
+  curve "$db" "$e" ppo eval_d eval_gold_reward eval_proxy_reward 0
   q "$db" "SELECT stage, max(CASE WHEN name = 'fit_a' THEN value END), max(CASE WHEN name = 'fit_b' THEN value END),
                   max(CASE WHEN name = 'fit_r2' THEN value END), max(CASE WHEN name = 'fit_rmse' THEN value END),
                   coalesce(max(CASE WHEN name = 'fit_peak_d' THEN value END), 'inf'), max(CASE WHEN name = 'fit_points' THEN value END)
