@@ -41,14 +41,17 @@ curve() {
   local db="$1" e="$2" kind="$3" d="$4" gold="$5" proxy="$6" start="$7"
   q "$db" "SELECT m.stage, m.step, d.value,
                   g.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = '$gold' AND step = $start),
-                  m.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = '$proxy' AND step = $start)
+                  m.value - (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = '$proxy' AND step = $start),
+                  coalesce((SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'oracle_gold_reward' AND step = m.step) -
+                           (SELECT value FROM metrics WHERE experiment_id = $e AND stage = m.stage AND name = 'oracle_gold_reward' AND step = $start), 'nan')
            FROM metrics m JOIN metrics d ON d.experiment_id = m.experiment_id AND d.stage = m.stage AND d.step = m.step AND d.name = '$d'
                           JOIN metrics g ON g.experiment_id = m.experiment_id AND g.stage = m.stage AND g.step = m.step AND g.name = '$gold'
            WHERE m.experiment_id = $e AND m.name = '$proxy' ORDER BY m.stage, m.step" |
-    awk -F'\t' -v db="$db:$e" -v kind="$kind" '{ print db "\t" $1 "\t" kind "\t" $2 "\t" $3 "\t" $4 "\t" $5 }' >> "$tmp/points"
+    awk -F'\t' -v db="$db:$e" -v kind="$kind" '{ print db "\t" $1 "\t" kind "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6 }' >> "$tmp/points"
 }
 
-# Rows: seed-db, stage, kind (bon/ppo), step, d, gold gained, proxy gained.
+# Rows: seed-db, stage, kind (bon/ppo), step, d, gold gained, proxy gained,
+# gold gained by the gold's own best of n (bon; nan for ppo).
 : > "$tmp/points"
 : > "$tmp/fits"
 : > "$tmp/proxies"
@@ -88,13 +91,29 @@ echo "### Best-of-n: gold and proxy reward gained over n = 1 (mean over $seeds s
 echo
 awk -F'\t' -v t="$t" '$3 == "bon" {
     key = $2 "\t" $4; if (!(key in n)) order[++k] = key
-    n[key]++; d[key] = $5; g[key] += $6; gg[key] += $6 * $6; p[key] += $7; pp[key] += $7 * $7 }
+    n[key]++; d[key] = $5; g[key] += $6; gg[key] += $6 * $6; p[key] += $7; pp[key] += $7 * $7; o[key] += $8 }
   END {
-    print "| proxy | n | d | gold gained | proxy gained |"; print "|---|---|---|---|---|"
+    print "| proxy | n | d | gold gained | proxy gained | gold gained, best of n by the gold |"; print "|---|---|---|---|---|---|"
     for (i = 1; i <= k; ++i) { key = order[i]; split(key, f, "\t"); c = n[key]
       mg = g[key] / c; mp = p[key] / c
       sg = c > 1 ? sqrt((gg[key] - c * mg * mg) / (c - 1) / c) : 0; sp = c > 1 ? sqrt((pp[key] - c * mp * mp) / (c - 1) / c) : 0
-      printf "| %s | %d | %.2f | %+.3f ± %.3f | %+.2f ± %.2f |\n", f[1], f[2], d[key], mg, t * sg, mp, t * sp } }' "$tmp/points"
+      printf "| %s | %d | %.2f | %+.3f ± %.3f | %+.2f ± %.2f | %+.3f |\n", f[1], f[2], d[key], mg, t * sg, mp, t * sp, o[key] / c } }' "$tmp/points"
+echo
+
+echo "### Peaks: where the gold reward gained is highest on each curve, and where the curve ends (mean over seeds, 95% t interval)"
+echo
+awk -F'\t' -v t="$t" '{ c = $1 "\t" $2; if (!(c in best) || $6 > best[c]) { best[c] = $6; bestd[c] = $5; bests[c] = $4 }
+    last[c] = $6; lastd[c] = $5; lastp[c] = $7; curves[c] = 1 }
+  END { for (c in curves) { split(c, f, "\t"); s = f[2]; if (!(s in n)) order[++k] = s; n[s]++
+      v[s, 1] += best[c]; q[s, 1] += best[c]^2; v[s, 2] += bestd[c]; q[s, 2] += bestd[c]^2
+      v[s, 3] += last[c]; q[s, 3] += last[c]^2; v[s, 4] += lastd[c]; q[s, 4] += lastd[c]^2
+      v[s, 5] += lastp[c]; q[s, 5] += lastp[c]^2 }
+    print "| curve | peak gold gained | d at the peak | gold gained at the end | d at the end | proxy gained at the end |"
+    print "|---|---|---|---|---|---|"
+    for (i = 1; i <= k; ++i) { s = order[i]; m = n[s]; line = "| " s
+      for (j = 1; j <= 5; ++j) { mu = v[s, j] / m; h = m > 1 ? t * sqrt((q[s, j] - m * mu * mu) / (m - 1) / m) : 0
+        line = line sprintf(" | %s%.3f ± %.3f", (j == 2 || j == 4) ? "" : (mu >= 0 ? "+" : ""), mu, h) }
+      print line " |" } }' "$tmp/points" | { read -r h1; read -r h2; echo "$h1"; echo "$h2"; sort; }
 echo
 
 echo "### PPO: gold and proxy reward gained over update 0, per seed (d, gold, proxy)"
@@ -159,7 +178,7 @@ plot_panel() {
 }
 
 {
-  echo "set terminal pngcairo size 1400,560 font 'sans,10'"
+  echo "set terminal pngcairo noenhanced size 1400,560 font 'sans,10'"
   echo "set output '$out/overoptimization_bon.png'"
   cat "$tmp/fns.gp"
   echo "set multiplot layout 1,2"
@@ -174,7 +193,7 @@ plot_panel() {
 gnuplot "$tmp/bon.gp"
 
 {
-  echo "set terminal pngcairo size 2000,560 font 'sans,10'"
+  echo "set terminal pngcairo noenhanced size 2000,560 font 'sans,10'"
   echo "set output '$out/overoptimization_ppo.png'"
   cat "$tmp/fns.gp"
   echo "set multiplot layout 1,3"
