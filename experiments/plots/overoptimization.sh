@@ -148,12 +148,14 @@ for s in $(cut -f1 "$tmp/mean" | sort -u); do
   awk -F'\t' -v s="$s" '$1 == s { print $4 "\t" $5 "\t" $6 }' "$tmp/mean" > "$tmp/curve_$s"
 done
 
-# A gnuplot function per stage's mean fit: f_<stage>(d).
+# A gnuplot function per stage's mean fit, f_<stage>(d), drawn over the
+# range of d that stage measured only.
 : > "$tmp/fns.gp"
 while IFS=$'\t' read -r s a b; do
+  dmax="$(awk -F'\t' -v s="$s" '$1 == s && $4 > m { m = $4 } END { print m + 0 }' "$tmp/mean")"
   case "$s" in
-    bon_*) echo "f_$s(x) = x * ($a - $b * x)" >> "$tmp/fns.gp" ;;
-    *) echo "f_$s(x) = x > 0 ? x * ($a - $b * log(x)) : 0" >> "$tmp/fns.gp" ;;
+    bon_*) echo "f_$s(x) = x > $dmax ? NaN : x * ($a - $b * x)" >> "$tmp/fns.gp" ;;
+    *) echo "f_$s(x) = x > $dmax ? NaN : x > 0 ? x * ($a - $b * log(x)) : 0" >> "$tmp/fns.gp" ;;
   esac
 done < "$tmp/coef"
 
@@ -185,7 +187,7 @@ plot_panel() {
   echo "set xlabel 'd = sqrt(KL) (best-of-n: KL = log n - (n-1)/n)'"
   echo "set ylabel 'gold reward gained (nats of log p(true label))'"
   echo "set y2label 'proxy reward gained'"
-  echo "set ytics nomirror; set y2tics; set key top left font ',8'; set grid"
+  echo "set ytics nomirror; set y2tics; set key top left font ',8'; set grid; set samples 400"
   plot_panel "Best-of-n, proxy data N (p = 0.27); lines: fits d(a - b d)" bon_n1k_p27 bon_n4k_p27 bon_n16k_p27 bon_n64k_p27
   plot_panel "Best-of-n, label noise p (N = 16k)" bon_n16k_p0 bon_n16k_p27 bon_n16k_p45
   echo "unset multiplot"
@@ -200,7 +202,7 @@ gnuplot "$tmp/bon.gp"
   echo "set xlabel 'd = sqrt(KL to the initial policy)'"
   echo "set ylabel 'gold reward gained'"
   echo "set y2label 'proxy reward gained'"
-  echo "set ytics nomirror; set y2tics; set key top left font ',8'; set grid"
+  echo "set ytics nomirror; set y2tics; set key top left font ',8'; set grid; set samples 400"
   plot_panel "PPO on the N = 16k, p = 0.27 proxy by KL coefficient, and best-of-n on it; lines: fits" \
     ppo_n16k_p27_kl0 ppo_n16k_p27_kl002 ppo_n16k_p27_kl01 bon_n16k_p27
   plot_panel "PPO without a KL penalty, by proxy data N (p = 0.27)" \
