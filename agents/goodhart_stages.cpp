@@ -301,16 +301,11 @@ class BestOfNStage : public Stage {
   void Run(StageContext& ctx) override {
     const ImageDataset& data = gold_.Open(ctx, where_, o_.intra_op_threads);
     const torch::Device device(ctx.device);
-    std::string side;
-    DebateRewardNet proxy = LoadRewardModel(
-        FindArtifactFile(ctx, kRewardModelArtifact, o_.reward_model, where_ + ".reward_model",
-                         "train one first with a proxy_rm stage whose \"artifact\" is '" +
-                             o_.reward_model + "'"),
-        device, &side);
-    if (side != "honest")
-      throw ConfigError(where_ + ".reward_model: '" + o_.reward_model + "' scores the " + side +
-                        " side; best-of-n explanations need a reward model of the honest side");
-    proxy->eval();
+    DebateRewardNet proxy = LoadRewardModelArtifact(
+        ctx, o_.reward_model, "honest",
+        "best-of-n explanations need a reward model of the honest side", where_ + ".reward_model",
+        "train one first with a proxy_rm stage whose \"artifact\" is '" + o_.reward_model + "'",
+        device);
     const std::vector<DebateGame> games = GamesByLabel(o_.pixels);
 
     std::vector<int64_t> ns;

@@ -339,16 +339,12 @@ class PpoStage : public Stage {
   // The learned reward: the reward model's score of each finished game.
   void SetRewardModel(StageContext& ctx, PpoTrainer& ppo) {
     const torch::Device device(ctx.device);
-    std::string side;
-    DebateRewardNet rm = LoadRewardModel(
-        FindArtifactFile(ctx, kRewardModelArtifact, o_.reward_model, where_ + ".reward_model",
-                         "train one first with a train_rm stage whose \"artifact\" is '" +
-                             o_.reward_model + "'"),
-        device, &side);
-    if (side != o_.train_role)
-      throw ConfigError(where_ + ".reward_model: '" + o_.reward_model + "' scores the " + side +
-                        " side; this stage trains the " + o_.train_role + " side");
-    for (auto& p : rm->parameters()) p.set_requires_grad(false);
+    DebateRewardNet rm = LoadRewardModelArtifact(
+        ctx, o_.reward_model, o_.train_role, "this stage trains the " + o_.train_role + " side",
+        where_ + ".reward_model",
+        std::string("train one first with a ") + (o_.consultancy ? "proxy_rm" : "train_rm") +
+            " stage whose \"artifact\" is '" + o_.reward_model + "'",
+        device);
     ppo.SetRewardModel([rm, device](const std::vector<DebatePosition>& finals) mutable {
       torch::NoGradGuard no_grad;
       std::vector<RewardModelInput> in;

@@ -74,4 +74,18 @@ DebateRewardNet LoadRewardModel(const std::string& path, const torch::Device& de
   }
 }
 
+DebateRewardNet LoadRewardModelArtifact(StageContext& ctx, const std::string& name,
+                                        const std::string& side, const std::string& purpose,
+                                        const std::string& where, const std::string& how_to_make,
+                                        const torch::Device& device) {
+  std::string scored;
+  DebateRewardNet rm = LoadRewardModel(
+      FindArtifactFile(ctx, kRewardModelArtifact, name, where, how_to_make), device, &scored);
+  if (scored != side)
+    throw ConfigError(where + ": '" + name + "' scores the " + scored + " side; " + purpose);
+  for (auto& p : rm->parameters()) p.set_requires_grad(false);
+  rm->eval();
+  return rm;
+}
+
 }  // namespace oversight

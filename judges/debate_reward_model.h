@@ -53,4 +53,14 @@ DebateRewardNet LoadRewardModel(const std::string& path, const torch::Device& de
 // Artifact kind of reward models.
 inline constexpr const char* kRewardModelArtifact = "reward_model";
 
+// Reward model artifact `name` (FindArtifactFile: this experiment's, else the
+// latest), frozen (no gradients), on `device`. ConfigError naming `where`
+// when there is none (with `how_to_make` appended) or when it scores another
+// side than `side`, whose role `purpose` describes ("this stage trains the
+// honest side").
+DebateRewardNet LoadRewardModelArtifact(StageContext& ctx, const std::string& name,
+                                        const std::string& side, const std::string& purpose,
+                                        const std::string& where, const std::string& how_to_make,
+                                        const torch::Device& device);
+
 }  // namespace oversight
