@@ -79,14 +79,6 @@ void LogGoodhartFit(StageContext& ctx, GoodhartForm form, const std::vector<doub
 
 namespace {
 
-// The log-softmax of `label` under `logits`.
-double LogProb(const Logits& logits, int label) {
-  const double top = *std::max_element(logits.begin(), logits.end());
-  double z = 0;
-  for (float l : logits) z += std::exp(l - top);
-  return logits[static_cast<size_t>(label)] - top - std::log(z);
-}
-
 // Explanations of images of one dataset and their gold rewards.
 struct Explanation {
   size_t image = 0;      // row in the dataset
@@ -107,7 +99,7 @@ std::vector<double> GoldRewards(const SparseImageJudge& judge, const ImageDatase
     std::vector<Logits> logits;
     judge.Logits(q, &logits);
     for (size_t i = 0; i < q.size(); ++i)
-      out.push_back(LogProb(logits[i], data.labels[xs[s + i].image]));
+      out.push_back(LogProbOf(logits[i], data.labels[xs[s + i].image]));
   }
   return out;
 }
@@ -346,6 +338,7 @@ class BestOfNStage : public Stage {
 
     std::vector<Store::Metric> m;
     std::vector<double> d, gain;
+    const double gold_at_1 = MeanWithCi(gold[0]).mean;  // ns[0] = 1
     for (size_t k = 0; k < ns.size(); ++k) {
       const int64_t n = ns[k];
       const MeanCi gm = MeanWithCi(gold[k]), pm = MeanWithCi(proxy_r[k]), om = MeanWithCi(oracle[k]);
@@ -359,7 +352,7 @@ class BestOfNStage : public Stage {
                          {"kl", n, kl},
                          {"d", n, std::sqrt(kl)}});
       d.push_back(std::sqrt(kl));
-      gain.push_back(gm.mean - MeanWithCi(gold[0]).mean);
+      gain.push_back(gm.mean - gold_at_1);
       std::fprintf(stderr, "  n %5lld  d %.3f  gold %.4f  proxy %.4f  gold-selected %.4f\n",
                    static_cast<long long>(n), std::sqrt(kl), gm.mean, pm.mean, om.mean);
     }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "agents/policy.h"
+#include "protocols/protocols.h"
 
 namespace oversight {
 
@@ -48,11 +49,7 @@ Final FinalReward(const DebateGame& game, const Logits& logits, DebateRole train
       // truth for the honest side, game.lie >= 0 for the liar).
       const int claim = trained == DebateRole::kHonest ? game.truth : game.lie;
       if (claim < 0) throw std::logic_error("PPO log_prob reward: the liar has no claim");
-      double top = logits[0];
-      for (float l : logits) top = std::max<double>(top, l);
-      double z = 0;
-      for (float l : logits) z += std::exp(l - top);
-      f.reward = logits[static_cast<size_t>(claim)] - top - std::log(z);
+      f.reward = LogProbOf(logits, claim);
       break;
     }
   }

@@ -173,15 +173,11 @@ class PpoStage : public Stage {
 
     const int64_t images = static_cast<int64_t>(data.size());
     auto next_game = [&](Rng& rng) {
-      PpoGame g;
       const size_t i = static_cast<size_t>(UniformInt(rng, static_cast<uint64_t>(images)));
+      if (o_.consultancy) return Consultancy(*image_task_, i, trained, rng);
+      PpoGame g;
       g.image = data.image(i);
       g.nonzero = &image_task_->Nonzero(i);
-      if (o_.consultancy) {
-        g.game = ConsultancyGame(o_.pixels, data.labels[i], trained,
-                                 trained == DebateRole::kHonest ? -1 : RandomLie(data.labels[i], rng));
-        return g;
-      }
       g.game.pixels = o_.pixels;
       g.game.precommit = o_.precommit;
       g.game.honest_first =
@@ -251,6 +247,18 @@ class PpoStage : public Stage {
     return j < truth ? j : j + 1;
   }
 
+  // The consultancy of image `i` of `task` for the `trained` side (a liar
+  // claims a random lie, drawn from `rng`).
+  PpoGame Consultancy(const ImageTask& task, size_t i, DebateRole trained, Rng& rng) const {
+    const ImageDataset& data = task.data();
+    PpoGame g;
+    g.image = data.image(i);
+    g.nonzero = &task.Nonzero(i);
+    g.game = ConsultancyGame(o_.pixels, data.labels[i], trained,
+                             trained == DebateRole::kHonest ? -1 : RandomLie(data.labels[i], rng));
+    return g;
+  }
+
   // Logs the evaluation debates of the policy after `update` updates.
   void Evaluate(StageContext& ctx, PpoTrainer& ppo, int64_t update) {
     if (o_.consultancy) return EvaluateConsultancy(ctx, ppo, update);
@@ -291,14 +299,8 @@ class PpoStage : public Stage {
     std::vector<PpoGame> games;
     const size_t images = std::min(static_cast<size_t>(o_.eval_images), data.size());
     for (size_t i = 0; i < images; ++i) {
-      for (int64_t k = 0; k < o_.eval_samples; ++k) {
-        PpoGame g;
-        g.image = data.image(i);
-        g.nonzero = &eval_image_task_->Nonzero(i);
-        g.game = ConsultancyGame(o_.pixels, data.labels[i], trained,
-                                 trained == DebateRole::kHonest ? -1 : RandomLie(data.labels[i], rng));
-        games.push_back(g);
-      }
+      for (int64_t k = 0; k < o_.eval_samples; ++k)
+        games.push_back(Consultancy(*eval_image_task_, i, trained, rng));
     }
     const PpoTrainer::Evaluation e = ppo.Evaluate(rng, std::move(games));
     const MeanCi proxy = MeanWithCi(e.proxy), gold = MeanWithCi(e.gold), kl = MeanWithCi(e.kl);

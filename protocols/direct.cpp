@@ -3,6 +3,7 @@
 // Each reveal is a turn (role "nature"); the judgement's detail holds the
 // judge's logits. correct = the judge's class is the true label.
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -82,6 +83,14 @@ std::array<float, kNumClasses> Softmax(const Logits& logits) {
   for (int c = 0; c < kNumClasses; ++c) sum += p[c] = std::exp(logits[c] - m);
   for (float& x : p) x /= sum;
   return p;
+}
+
+double LogProbOf(const Logits& logits, int label) {
+  double top = logits[0];
+  for (float l : logits) top = std::max<double>(top, l);
+  double z = 0;
+  for (float l : logits) z += std::exp(l - top);
+  return logits[static_cast<size_t>(label)] - top - std::log(z);
 }
 
 ImageTask& RequireImageTask(const ConfigNode& node, Task& task) {

@@ -20,6 +20,9 @@ void RegisterProtocols(Registries& registries);
 std::string PixelActionJson(int pixel, uint8_t value);
 
 std::array<float, kNumClasses> Softmax(const Logits& logits);
+// log softmax(logits)[label], in double (stable: the max logit is subtracted
+// first). REQUIRES: 0 <= label < kNumClasses.
+double LogProbOf(const Logits& logits, int label);
 
 // Config-time checks that a protocol got the task and judge it can play with;
 // ConfigError at `node` otherwise.
