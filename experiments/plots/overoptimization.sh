@@ -31,6 +31,10 @@ mkdir -p "$out"
 . "$(dirname "$0")/common.sh"
 plots_setup "$@"
 
+# awk: the 95% t half-width of the mean of c values with sum `sum` and sum of
+# squares `sq` (t, the quantile, passed with -v; 0 for one value).
+awk_ci='function ci(sum, sq, c,   m) { m = sum / c; return c > 1 ? t * sqrt((sq - c * m * m) / (c - 1) / c) : 0 }'
+
 # Two-sided 95% t quantile for k - 1 degrees of freedom (k seeds).
 tq() { awk -v k="$1" 'BEGIN { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262", t, " ");
   print (k >= 2 && k <= 10) ? t[k - 1] : 1.96 }'; }
@@ -89,20 +93,21 @@ echo
 
 echo "### Best-of-n: gold and proxy reward gained over n = 1 (mean over $seeds seeds, 95% t interval)"
 echo
-awk -F'\t' -v t="$t" '$3 == "bon" {
+awk -F'\t' -v t="$t" "$awk_ci"'
+  $3 == "bon" {
     key = $2 "\t" $4; if (!(key in n)) order[++k] = key
     n[key]++; d[key] = $5; g[key] += $6; gg[key] += $6 * $6; p[key] += $7; pp[key] += $7 * $7; o[key] += $8 }
   END {
     print "| proxy | n | d | gold gained | proxy gained | gold gained, best of n by the gold |"; print "|---|---|---|---|---|---|"
     for (i = 1; i <= k; ++i) { key = order[i]; split(key, f, "\t"); c = n[key]
-      mg = g[key] / c; mp = p[key] / c
-      sg = c > 1 ? sqrt((gg[key] - c * mg * mg) / (c - 1) / c) : 0; sp = c > 1 ? sqrt((pp[key] - c * mp * mp) / (c - 1) / c) : 0
-      printf "| %s | %d | %.2f | %+.3f ± %.3f | %+.2f ± %.2f | %+.3f |\n", f[1], f[2], d[key], mg, t * sg, mp, t * sp, o[key] / c } }' "$tmp/points"
+      printf "| %s | %d | %.2f | %+.3f ± %.3f | %+.2f ± %.2f | %+.3f |\n", f[1], f[2], d[key], g[key] / c,
+             ci(g[key], gg[key], c), p[key] / c, ci(p[key], pp[key], c), o[key] / c } }' "$tmp/points"
 echo
 
 echo "### Peaks: where the gold reward gained is highest on each curve, and where the curve ends (mean over seeds, 95% t interval)"
 echo
-awk -F'\t' -v t="$t" '{ c = $1 "\t" $2; if (!(c in best) || $6 > best[c]) { best[c] = $6; bestd[c] = $5; bests[c] = $4 }
+awk -F'\t' -v t="$t" "$awk_ci"'
+  { c = $1 "\t" $2; if (!(c in best) || $6 > best[c]) { best[c] = $6; bestd[c] = $5 }
     last[c] = $6; lastd[c] = $5; lastp[c] = $7; curves[c] = 1 }
   END { for (c in curves) { split(c, f, "\t"); s = f[2]; if (!(s in n)) order[++k] = s; n[s]++
       v[s, 1] += best[c]; q[s, 1] += best[c]^2; v[s, 2] += bestd[c]; q[s, 2] += bestd[c]^2
@@ -111,7 +116,7 @@ awk -F'\t' -v t="$t" '{ c = $1 "\t" $2; if (!(c in best) || $6 > best[c]) { best
     print "| curve | peak gold gained | d at the peak | gold gained at the end | d at the end | proxy gained at the end |"
     print "|---|---|---|---|---|---|"
     for (i = 1; i <= k; ++i) { s = order[i]; m = n[s]; line = "| " s
-      for (j = 1; j <= 5; ++j) { mu = v[s, j] / m; h = m > 1 ? t * sqrt((q[s, j] - m * mu * mu) / (m - 1) / m) : 0
+      for (j = 1; j <= 5; ++j) { mu = v[s, j] / m; h = ci(v[s, j], q[s, j], m)
         line = line sprintf(" | %s%.3f ± %.3f", (j == 2 || j == 4) ? "" : (mu >= 0 ? "+" : ""), mu, h) }
       print line " |" } }' "$tmp/points" | { read -r h1; read -r h2; echo "$h1"; echo "$h2"; sort; }
 echo
@@ -126,12 +131,12 @@ echo
 
 echo "### Fits of the gold reward gained (per seed: a, b, R^2, peak d; mean over seeds with 95% t interval)"
 echo
-awk -F'\t' -v t="$t" '{
+awk -F'\t' -v t="$t" "$awk_ci"'
+  {
     s = $2; if (!(s in n)) order[++k] = s; n[s]++
     a[s] += $3; aa[s] += $3 * $3; b[s] += $4; bb[s] += $4 * $4
     if ($7 != "inf") { pk[s] += $7; pkk[s] += $7 * $7; np[s]++ }
     per[s] = per[s] sprintf("%s%.3f, %.3f, %.2f, %s", (per[s] == "" ? "" : "; "), $3, $4, $5, ($7 == "inf" ? "none" : sprintf("%.2f", $7))) }
-  function ci(sum, sq, c,   m) { m = sum / c; return c > 1 ? t * sqrt((sq - c * m * m) / (c - 1) / c) : 0 }
   END { print "| stage | per seed: a, b, R^2, peak d | a | b | peak d |"; print "|---|---|---|---|---|"
     for (i = 1; i <= k; ++i) { s = order[i]; c = n[s]
       peak = np[s] > 0 ? sprintf("%.2f ± %.2f (%d of %d seeds peak)", pk[s] / np[s], ci(pk[s], pkk[s], np[s]), np[s], c) : "none"
