@@ -12,8 +12,10 @@
 
 namespace oversight {
 
-// Registers "random", "greedy" and "mcts" (sparse-pixel debaters).
+// Registers "random", "greedy" and "mcts" (sparse-pixel debaters), and the
+// "remote" agent and judge (text models behind an OpenAI-compatible server).
 void RegisterAgents(Registries& registries);
+void RegisterRemoteModels(Registries& registries);
 
 // A debater from its options outside a config file (benchmarks, the GUI),
 // e.g. {"name": "mcts", "rollouts": 1000}; errors name `where`.

@@ -95,6 +95,7 @@ void RegisterAgents(Registries& registries) {
     return std::make_unique<GreedyDebater>();
   });
   RegisterMctsDebater(registries);
+  RegisterRemoteModels(registries);
 }
 
 }  // namespace oversight

@@ -4,6 +4,10 @@
 // episode atomically through the batched writer. Episode idx =
 // instance * variants + variant.
 //
+// Episodes a protocol could not play (status "failed": a model server that
+// stayed down) are logged without turns, with the reason in episodes.error;
+// the stage then fails, and a resumed run plays them again.
+//
 // Resume: episode indexes already in the store for (experiment, stage) are
 // skipped; each episode's RNG depends only on (seed, stage name, index), so a
 // resumed stage ends with exactly the episodes of an uninterrupted one. A
@@ -12,7 +16,9 @@
 // logged instance is replayed from its first variant without logging again
 // what is already logged, so its state evolves as in an uninterrupted run.
 #include <algorithm>
+#include <atomic>
 #include <iostream>
+#include <mutex>
 #include <set>
 
 #include "engine/interfaces.h"
@@ -48,6 +54,9 @@ class EpisodesStage : public Stage {
                                          : static_cast<int64_t>(task_->size());
     const int64_t variants = protocol_->VariantsPerInstance();
     const int64_t n = instances * variants;
+    // Failed episodes (a model server that stayed down) are played again.
+    if (const int64_t failed = ctx.store->DeleteFailedEpisodes(ctx.experiment_id, ctx.stage_name))
+      std::cerr << "  " << failed << " failed episodes will be played again\n";
     const auto stored = ctx.store->EpisodeIndexes(ctx.experiment_id, ctx.stage_name);
     std::set<int64_t> done(stored.begin(), stored.end());
     std::vector<int64_t> todo;
@@ -61,6 +70,9 @@ class EpisodesStage : public Stage {
     Progress progress("  " + ctx.stage_name, n, n - static_cast<int64_t>(todo.size()));
     const std::string stage = ctx.stage_name;
     // Plays episode idx; logs it unless it is already logged (a replay).
+    std::atomic<int64_t> failed{0};
+    std::mutex first_error_mu;
+    std::string first_error;
     auto play = [&](int64_t idx, const TaskInstance& inst, InstanceState* shared) {
       EpisodeRecord rec;
       rec.experiment_id = ctx.experiment_id;
@@ -76,6 +88,11 @@ class EpisodesStage : public Stage {
       Rng rng(rec.seed);
       protocol_->Play(inst, variant, rng, rec, shared);
       if (done.count(idx)) return;
+      if (rec.status == "failed") {
+        failed.fetch_add(1);
+        std::lock_guard<std::mutex> lock(first_error_mu);
+        if (first_error.empty()) first_error = rec.instance + ": " + rec.error;
+      }
       rec.finished_at = NowIso();
       writer.Submit(std::move(rec));
       progress.Add();
@@ -106,6 +123,13 @@ class EpisodesStage : public Stage {
     writer.Flush();
     progress.Finish();
     ctx.CheckInterrupt();
+    // Later stages must not train on a stage with holes in it.
+    if (failed.load() > 0)
+      throw std::runtime_error(
+          "stage '" + stage + "': " + std::to_string(failed.load()) + " of " +
+          std::to_string(todo.size()) + " episodes failed (logged with status 'failed' and "
+          "the reason in episodes.error); first: " + first_error +
+          ". Mend the cause, then run again with --resume to play them again");
     if (judge_) judge_->Close(ctx);
   }
 

@@ -26,6 +26,11 @@ class Registry {
   void Add(const std::string& name, Factory factory) {
     factories_[name] = std::move(factory);
   }
+  // The factory registered as `name`, or an empty one.
+  Factory Find(const std::string& name) const {
+    auto it = factories_.find(name);
+    return it == factories_.end() ? Factory() : it->second;
+  }
   bool Contains(const std::string& name) const { return factories_.count(name) > 0; }
 
   std::vector<std::string> Names() const {

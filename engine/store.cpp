@@ -335,6 +335,10 @@ CREATE TABLE pending_judgements(
   UNIQUE(experiment_id, stage, episode_idx));
 CREATE INDEX pending_status ON pending_judgements(status, id);
 )sql",
+    // 2 -> 3: why an episode failed (a model server that stayed down).
+    R"sql(
+ALTER TABLE episodes ADD COLUMN error TEXT;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
@@ -355,8 +359,8 @@ class EpisodeInserter {
         episode_(db, path,
                  "INSERT INTO episodes(experiment_id, stage, idx, protocol, "
                  "task, instance, seed, truth, outcome, correct, status, "
-                 "started_at, finished_at) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                 "started_at, finished_at, error) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
                  true),
         turn_(db, path,
               "INSERT INTO turns(episode_id, idx, role, agent, action, "
@@ -393,7 +397,8 @@ class EpisodeInserter {
     }
     episode_.Text(11, ep.status)
         .TextOrNull(12, ep.started_at)
-        .TextOrNull(13, ep.finished_at);
+        .TextOrNull(13, ep.finished_at)
+        .TextOrNull(14, ep.error);
     if (!episode_.TryRun()) Throw(ep, "insert episode", episode_.error());
     const int64_t episode_id = sqlite3_last_insert_rowid(db_);
 
@@ -677,6 +682,16 @@ std::vector<int64_t> Store::EpisodeIndexes(int64_t experiment_id,
   std::vector<int64_t> out;
   while (stmt.Next("list episode indexes")) out.push_back(stmt.ColumnInt(0));
   return out;
+}
+
+int64_t Store::DeleteFailedEpisodes(int64_t experiment_id, const std::string& stage) {
+  Stmt stmt(db_, path_,
+            "DELETE FROM episodes WHERE experiment_id=?1 AND stage=?2 AND status='failed' "
+            "AND NOT EXISTS (SELECT 1 FROM turns WHERE turns.episode_id = episodes.id) "
+            "AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.episode_id = episodes.id)");
+  stmt.Int(1, experiment_id).Text(2, stage);
+  stmt.Run("delete failed episodes of stage '" + stage + "'");
+  return sqlite3_changes(db_);
 }
 
 void Store::InsertMetrics(int64_t experiment_id, const std::string& stage,

@@ -22,7 +22,7 @@ namespace oversight {
 
 // Current schema version (PRAGMA user_version). Bump it, and add a migration
 // in store.cpp, for every change of a table in the contract.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Raised for any SQLite failure; the message names the statement's purpose and
 // the database file.
@@ -70,7 +70,8 @@ struct EpisodeRecord {
   std::optional<std::string> truth;
   std::string outcome;
   std::optional<int> correct;  // 1 / 0, or none without ground truth
-  std::string status = "complete";
+  std::string status = "complete";  // or failed, timed_out, unparseable
+  std::string error;  // why a failed episode failed (episodes.error, schema 3)
   std::string started_at;   // ISO-8601 UTC, see NowIso()
   std::string finished_at;
   std::vector<TurnRecord> turns;
@@ -163,6 +164,10 @@ class Store {
   // Indexes of episodes already stored for (experiment, stage).
   std::vector<int64_t> EpisodeIndexes(int64_t experiment_id,
                                       const std::string& stage);
+  // Deletes the (experiment, stage) episodes whose status is "failed" (they
+  // have no turns or judgements), so a resumed stage plays them again;
+  // returns how many.
+  int64_t DeleteFailedEpisodes(int64_t experiment_id, const std::string& stage);
 
   // Metrics: many rows per transaction.
   struct Metric {

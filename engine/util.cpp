@@ -1,5 +1,7 @@
 #include "engine/util.h"
 
+#include <filesystem>
+
 #include <openssl/evp.h>
 
 #include <cstdio>
@@ -36,6 +38,13 @@ std::string Sha256File(const std::string& path) {
 extern const char kCodeVersion[];  // generated at build time (cmake/code_version.cmake)
 const char* CodeVersion() { return kCodeVersion; }
 const char* SourceDir() { return OVERSIGHT_SOURCE_DIR; }
+
+std::string FindProjectFile(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || path[0] == '/' || std::filesystem::exists(path, ec)) return path;
+  const std::string in_source = std::string(SourceDir()) + "/" + path;
+  return std::filesystem::exists(in_source, ec) ? in_source : path;
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,5 +1,6 @@
 #include "protocols/protocols.h"
 #include "protocols/debate.h"
+#include "protocols/text.h"
 
 namespace oversight {
 
@@ -7,6 +8,7 @@ void RegisterProtocols(Registries& registries) {
   RegisterSparsePixelTasks(registries);
   RegisterDirectProtocol(registries);
   RegisterDebateProtocol(registries);
+  RegisterTextProtocols(registries);  // after the image protocols it extends
 }
 
 }  // namespace oversight

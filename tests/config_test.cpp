@@ -63,7 +63,7 @@ TEST_CASE("Bad configs are rejected with file, JSON path and expectation", "[con
       {"unknown stage kind", [](json& j) { j["stages"][0]["kind"] = "trian_judge"; },
        "stages[0].kind: unknown stage kind 'trian_judge'; known: amplify, best_of_n, dpo, episodes, ppo, process_episodes, process_eval, process_ppo, process_rm, process_sft, proxy_rm, sft, train_judge, train_rm"},
       {"unknown judge", [](json& j) { j["stages"][1]["judge"]["name"] = "sparse_mnst"; },
-       "stages[1].judge.name: unknown judge 'sparse_mnst'; known: human, sparse"},
+       "stages[1].judge.name: unknown judge 'sparse_mnst'; known: human, remote, sparse"},
       {"unknown protocol", [](json& j) { j["stages"][1]["protocol"]["name"] = "debat"; },
        "stages[1].protocol.name: unknown protocol 'debat'; known: consultancy, debate, direct"},
       {"unknown nested key", [](json& j) { j["stages"][1]["protocol"]["pixel"] = 4; },

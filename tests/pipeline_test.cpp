@@ -146,7 +146,7 @@ TEST_CASE("The judge learns and its run is fully logged", "[pipeline]") {
   const std::string db = TinyJudgeDb();
   REQUIRE(fs::exists(db));
   CHECK(QueryOne(db, "SELECT status FROM experiments") == "finished");
-  CHECK(QueryOne(db, "PRAGMA user_version") == "2");
+  CHECK(QueryOne(db, "PRAGMA user_version") == "3");
   const double acc = std::stod(QueryOne(
       db, "SELECT value FROM metrics WHERE name = 'heldout_accuracy' ORDER BY step DESC LIMIT 1"));
   CHECK(acc > 0.25);  // chance is 0.10; 150 batches reach about 0.45

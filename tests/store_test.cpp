@@ -123,7 +123,7 @@ TEST_CASE("Schema: version, WAL and contract columns", "[store]") {
     auto store = Store::Open(path);
     sqlite3* db = store->handle();
     CHECK(QueryInt(db, "PRAGMA user_version") == kSchemaVersion);
-    CHECK(kSchemaVersion == 2);
+    CHECK(kSchemaVersion == 3);
     CHECK(QueryText(db, "PRAGMA journal_mode") == "wal");
     CHECK(QueryInt(db, "PRAGMA foreign_keys") == 1);
     CHECK(QueryInt(db, "PRAGMA synchronous") == 1);  // NORMAL
@@ -707,17 +707,20 @@ TEST_CASE("Experiments, stages, metrics and artifacts", "[store]") {
   }
 }
 
-TEST_CASE("Schema 1 logs migrate to 2 (the human-judge queue) and keep their data", "[store]") {
+TEST_CASE("Schema 1 logs migrate to 3 (the human-judge queue, episodes.error) and keep their data", "[store]") {
   TempDir dir("store-migrate");
   const std::string path = dir.File("old.db");
   {
     auto store = Store::Open(path);
     store->CreateExperiment("old", "{}", 1, "v");
     // What a schema-1 build left: no queue table, version 1.
-    store->Exec("DROP TABLE pending_judgements; PRAGMA user_version=1", "make schema 1");
+    store->Exec("DROP TABLE pending_judgements; ALTER TABLE episodes DROP COLUMN error; "
+                "PRAGMA user_version=1", "make schema 1");
   }
   auto store = Store::Open(path);
-  CHECK(QueryInt(store->handle(), "PRAGMA user_version") == 2);
+  CHECK(QueryInt(store->handle(), "PRAGMA user_version") == 3);
+  CHECK(QueryInt(store->handle(), "SELECT count(*) FROM pragma_table_info('episodes') "
+                                  "WHERE name = 'error'") == 1);
   CHECK(store->GetExperiment(1).has_value());
   CHECK(store->CountPending() == 0);
 }

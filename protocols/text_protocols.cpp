@@ -1,0 +1,329 @@
+// The text protocols on two-option questions (see protocols/text.h).
+//
+//   "protocol": {"name": "direct", "passage": false}
+//   "protocol": {"name": "consultancy", "rounds": 3,
+//                "consultant": {"name": "remote", ...}}
+//   "protocol": {"name": "debate", "rounds": 3, "turns": "simultaneous",
+//                "debaters": [{"name": "remote", ...}]}
+//
+// direct       the judge answers alone, shown the passage when "passage" is
+//              true. Two variants per question: the answers in the dataset's
+//              order, then swapped (judges favour positions).
+// consultancy  one consultant argues for an assigned answer for `rounds`
+//              arguments, each seeing its earlier ones; the judge then
+//              answers. Two variants: the consultant argues answer 0, then
+//              answer 1 (so half the time for the wrong one), answers in the
+//              dataset's order.
+// debate       two debaters, each assigned one answer, argue for `rounds`
+//              rounds; "simultaneous" turns see only earlier rounds,
+//              "sequential" ones also the other's argument of this round.
+//              "debaters": one agent (self-play, both sides) or two (the
+//              first argues the dataset's answer 0). Two variants: answer 0
+//              shown (and spoken) first as A, then answer 1.
+// The judge never sees the passage in consultancy and debate.
+//
+// Logged: each argument a turn (role "consultant" or "debater_a"/"debater_b",
+// content the argument with quotes marked, action {"answer", "side",
+// "round", "quotes", "verified", "unverified", "usage"}); the judgement's
+// verdict is the dataset index of the chosen answer ("0"/"1"), detail has
+// the raw answers and usage. outcome = that index; correct = it equals the
+// correct one. A judge whose answer cannot be parsed after its tries gives
+// verdict "unparseable", episode status "unparseable" and correct NULL. A
+// model server that fails after its retries makes the episode "failed", with
+// the reason in episodes.error and no turns or judgements (`--resume` plays
+// failed episodes again).
+#include <nlohmann/json.hpp>
+
+#include "protocols/protocols.h"
+#include "protocols/text.h"
+
+namespace oversight {
+namespace {
+
+using Fields = std::map<std::string, std::string>;
+
+const char* SideName(int side) { return side == 0 ? "A" : "B"; }
+
+// One game's facts: the question and which dataset answer is shown as A.
+struct TextGame {
+  const QaQuestion* q = nullptr;
+  int first = 0;  // dataset index of answer A
+
+  int Dataset(int side) const { return side == 0 ? first : 1 - first; }
+  int Side(int dataset_index) const { return dataset_index == first ? 0 : 1; }
+  Fields Base(const std::string& protocol, int rounds) const {
+    return {{"question", q->question},
+            {"answer_a", q->answers[Dataset(0)]},
+            {"answer_b", q->answers[Dataset(1)]},
+            {"protocol", protocol},
+            {"rounds", std::to_string(rounds)},
+            {"passage", ""},
+            {"transcript", ""}};
+  }
+};
+
+TextAgent& RequireTextAgent(const ConfigNode& node, const std::unique_ptr<Agent>& agent) {
+  auto* text = dynamic_cast<TextAgent*>(agent.get());
+  if (!text)
+    node.FailAt("name", "agent '" + node.RequireString("name") +
+                            "' cannot argue in text; use \"remote\"");
+  return *text;
+}
+
+class TextProtocol : public Protocol {
+ public:
+  TextProtocol(std::string name, QaTask& task, TextJudge& judge, int rounds)
+      : name_(std::move(name)), task_(task), judge_(judge), rounds_(rounds) {}
+
+  std::string name() const override { return name_; }
+  void Open(StageContext& ctx) override {
+    for (auto& a : agents_) a->Open(ctx);
+  }
+  int VariantsPerInstance() const override { return 2; }
+
+  void Play(const TaskInstance& inst, int variant, Rng& rng, EpisodeRecord& rec,
+            InstanceState*) const override {
+    const QaQuestion& q = task_.question(static_cast<size_t>(inst.index));
+    try {
+      PlayGame(q, variant, rng, rec);
+    } catch (const TextModelError& e) {
+      // Nothing half-written: the episode is kept, failed, with the reason.
+      rec.turns.clear();
+      rec.judgements.clear();
+      rec.outcome = "failed";
+      rec.correct.reset();
+      rec.status = "failed";
+      rec.error = e.what();
+    }
+  }
+
+ protected:
+  virtual void PlayGame(const QaQuestion& q, int variant, Rng& rng, EpisodeRecord& rec) const = 0;
+
+  // Logs one argument as a turn; returns its quote-marked text.
+  std::string Argue(const TextAgent& agent, const Fields& fields, const std::string& role,
+                    const TextGame& game, int side, int round, Rng& rng,
+                    EpisodeRecord& rec) const {
+    const TextCall call = agent.Speak(fields, rng());
+    const CheckedArgument checked = CheckQuotes(call.text, game.q->passage);
+    nlohmann::json quotes = nlohmann::json::array();
+    int verified = 0;
+    for (const Quote& quote : checked.quotes) {
+      quotes.push_back({{"text", quote.text}, {"verified", quote.verified}});
+      verified += quote.verified ? 1 : 0;
+    }
+    TurnRecord t;
+    t.idx = static_cast<int>(rec.turns.size());
+    t.role = role;
+    t.agent = agent.name();
+    t.action = nlohmann::json{{"answer", game.Dataset(side)},
+                              {"side", SideName(side)},
+                              {"round", round},
+                              {"quotes", quotes},
+                              {"verified", verified},
+                              {"unverified", static_cast<int>(checked.quotes.size()) - verified},
+                              {"usage", nlohmann::json::parse(call.usage_json)}}
+                   .dump();
+    t.content = checked.marked;
+    t.latency_ms = call.latency_ms;
+    rec.turns.push_back(std::move(t));
+    return checked.marked;
+  }
+
+  // Asks the judge and logs the judgement and the outcome.
+  void Decide(const Fields& fields, const TextGame& game, Rng& rng, EpisodeRecord& rec) const {
+    const TextVerdict v = judge_.Decide(fields, rng());
+    JudgementRecord j;
+    j.judge = judge_.name();
+    j.judge_kind = judge_.kind();
+    j.latency_ms = v.latency_ms;
+    nlohmann::json detail{{"answers", v.answers},
+                          {"usage", nlohmann::json::parse(v.usage_json)},
+                          {"shown_first", game.first}};
+    if (v.choice) {
+      const int chosen = game.Dataset(*v.choice);
+      j.verdict = std::to_string(chosen);
+      j.confidence = v.confidence;
+      detail["side"] = SideName(*v.choice);
+      rec.outcome = j.verdict;
+      rec.correct = chosen == game.q->correct ? 1 : 0;
+    } else {
+      j.verdict = "unparseable";
+      rec.outcome = "unparseable";
+      rec.status = "unparseable";
+      rec.correct.reset();
+    }
+    j.detail = detail.dump();
+    rec.judgements.push_back(std::move(j));
+  }
+
+  std::string name_;
+  QaTask& task_;
+  TextJudge& judge_;
+  int rounds_;
+  std::vector<std::unique_ptr<Agent>> agents_;
+};
+
+class TextDirect : public TextProtocol {
+ public:
+  TextDirect(QaTask& task, TextJudge& judge, bool passage)
+      : TextProtocol("direct", task, judge, 0), passage_(passage) {}
+
+  std::string VariantName(int variant) const override {
+    return variant == 0 ? "#first=0" : "#first=1";
+  }
+
+ protected:
+  void PlayGame(const QaQuestion& q, int variant, Rng& rng, EpisodeRecord& rec) const override {
+    const TextGame game{&q, variant};
+    Fields fields = game.Base(name_, 0);
+    if (passage_) fields["passage"] = q.passage;
+    Decide(fields, game, rng, rec);
+  }
+
+ private:
+  bool passage_;
+};
+
+class TextConsultancy : public TextProtocol {
+ public:
+  TextConsultancy(QaTask& task, TextJudge& judge, int rounds, std::unique_ptr<Agent> consultant,
+                  TextAgent& text)
+      : TextProtocol("consultancy", task, judge, rounds), consultant_(text) {
+    agents_.push_back(std::move(consultant));
+  }
+
+  std::string VariantName(int variant) const override {
+    return variant == 0 ? "#argues=0" : "#argues=1";
+  }
+
+ protected:
+  void PlayGame(const QaQuestion& q, int variant, Rng& rng, EpisodeRecord& rec) const override {
+    const TextGame game{&q, 0};
+    const int side = game.Side(variant);
+    std::string transcript;
+    for (int r = 1; r <= rounds_; ++r) {
+      Fields fields = game.Base(name_, rounds_);
+      fields["passage"] = q.passage;
+      fields["side"] = SideName(side);
+      fields["your_answer"] = q.answers[variant];
+      fields["other_answer"] = q.answers[1 - variant];
+      fields["round"] = std::to_string(r);
+      fields["transcript"] = transcript;
+      const std::string said = Argue(consultant_, fields, "consultant", game, side, r, rng, rec);
+      transcript += "Consultant (arguing for " + std::string(SideName(side)) + "), round " +
+                    std::to_string(r) + ":\n" + said + "\n\n";
+    }
+    Fields fields = game.Base(name_, rounds_);
+    fields["transcript"] = transcript;
+    fields["side"] = SideName(side);  // the answer the consultant argued
+    Decide(fields, game, rng, rec);
+  }
+
+ private:
+  TextAgent& consultant_;
+};
+
+class TextDebate : public TextProtocol {
+ public:
+  TextDebate(QaTask& task, TextJudge& judge, int rounds, bool sequential,
+             std::vector<std::unique_ptr<Agent>> agents, std::vector<TextAgent*> text)
+      : TextProtocol("debate", task, judge, rounds), sequential_(sequential), text_(text) {
+    agents_ = std::move(agents);
+  }
+
+  std::string VariantName(int variant) const override {
+    return variant == 0 ? "#first=0" : "#first=1";
+  }
+
+ protected:
+  void PlayGame(const QaQuestion& q, int variant, Rng& rng, EpisodeRecord& rec) const override {
+    const TextGame game{&q, variant};
+    std::string transcript;
+    for (int r = 1; r <= rounds_; ++r) {
+      const std::string before = transcript;  // what simultaneous turns see
+      for (int side = 0; side < 2; ++side) {
+        const int answer = game.Dataset(side);
+        const TextAgent& agent = *text_[text_.size() == 1 ? 0 : answer];
+        Fields fields = game.Base(name_, rounds_);
+        fields["passage"] = q.passage;
+        fields["side"] = SideName(side);
+        fields["your_answer"] = q.answers[answer];
+        fields["other_answer"] = q.answers[1 - answer];
+        fields["round"] = std::to_string(r);
+        fields["transcript"] = sequential_ ? transcript : before;
+        const std::string said = Argue(agent, fields, side == 0 ? "debater_a" : "debater_b",
+                                       game, side, r, rng, rec);
+        transcript += "Debater " + std::string(SideName(side)) + ", round " +
+                      std::to_string(r) + ":\n" + said + "\n\n";
+      }
+    }
+    Fields fields = game.Base(name_, rounds_);
+    fields["transcript"] = transcript;
+    Decide(fields, game, rng, rec);
+  }
+
+ private:
+  bool sequential_;
+  std::vector<TextAgent*> text_;
+};
+
+TextJudge& RequireTextJudge(const ConfigNode& node, Judge* judge) {
+  auto* text = dynamic_cast<TextJudge*>(judge);
+  if (!text)
+    node.Fail(judge ? "judge '" + judge->name() + "' cannot judge text; use \"remote\""
+                    : "a text protocol needs a judge; add \"judge\": {\"name\": \"remote\", ...}");
+  return *text;
+}
+
+std::unique_ptr<Protocol> MakeTextProtocol(const ConfigNode& node, const Registries& reg,
+                                           QaTask& task, Judge* judge) {
+  const std::string name = node.RequireString("name");
+  TextJudge& text_judge = RequireTextJudge(node, judge);
+  if (name == "direct")
+    return std::make_unique<TextDirect>(task, text_judge, node.Bool("passage", false));
+  const int rounds = static_cast<int>(node.Int("rounds", 3, 1, 20));
+  if (name == "consultancy") {
+    const ConfigNode c = node.Child("consultant");
+    auto agent = reg.agents.Create(c, "name");
+    TextAgent& text = RequireTextAgent(c, agent);
+    c.RejectUnknownKeys();
+    return std::make_unique<TextConsultancy>(task, text_judge, rounds, std::move(agent), text);
+  }
+  const bool sequential =
+      node.Enum("turns", "simultaneous", {"simultaneous", "sequential"}) == "sequential";
+  const auto list = node.Elements("debaters");
+  if (list.empty() || list.size() > 2)
+    node.FailAt("debaters", "expected one agent (both sides) or two (answer 0's, answer 1's)");
+  std::vector<std::unique_ptr<Agent>> agents;
+  std::vector<TextAgent*> text;
+  for (const ConfigNode& d : list) {
+    agents.push_back(reg.agents.Create(d, "name"));
+    text.push_back(&RequireTextAgent(d, agents.back()));
+    d.RejectUnknownKeys();
+  }
+  return std::make_unique<TextDebate>(task, text_judge, rounds, sequential, std::move(agents),
+                                      text);
+}
+
+}  // namespace
+
+void RegisterTextProtocols(Registries& registries) {
+  registries.tasks.Add("qa", [](const ConfigNode& node) -> std::unique_ptr<Task> {
+    return std::make_unique<QaTask>(node.RequireString("path"));
+  });
+  // The image protocols of the same names keep their factories for other
+  // tasks.
+  for (const char* name : {"direct", "consultancy", "debate"}) {
+    auto image = registries.protocols.Find(name);
+    registries.protocols.Add(
+        name, [image](const ConfigNode& node, const Registries& reg, Task& task,
+                      Judge* judge) -> std::unique_ptr<Protocol> {
+          if (auto* qa = dynamic_cast<QaTask*>(&task)) return MakeTextProtocol(node, reg, *qa, judge);
+          if (!image) node.Fail("protocol '" + node.RequireString("name") + "' needs a \"qa\" task");
+          return image(node, reg, task, judge);
+        });
+  }
+}
+
+}  // namespace oversight
