@@ -982,6 +982,16 @@ int64_t Store::CountPending() {
                   "count pending judgements");
 }
 
+std::vector<PendingJudgement> Store::ListPending(int limit) {
+  Stmt q(db_, path_,
+         (std::string(kPendingColumns) +
+          "WHERE status IN ('pending','claimed') ORDER BY id LIMIT ?1").c_str());
+  q.Int(1, limit);
+  std::vector<PendingJudgement> out;
+  while (q.Next("list pending judgements")) out.push_back(ReadPending(q));
+  return out;
+}
+
 std::optional<PendingJudgement> Store::ClaimPending(const std::string& who,
                                                     double stale_after_s) {
   Transaction tx(db_, path_);  // BEGIN IMMEDIATE: one claimer at a time

@@ -195,6 +195,8 @@ class Store {
   PendingJudgement AddPending(const PendingJudgement& item);
   std::optional<PendingJudgement> GetPending(int64_t id);
   int64_t CountPending();  // pending or claimed
+  // The oldest `limit` items pending or claimed.
+  std::vector<PendingJudgement> ListPending(int limit);
   std::optional<PendingJudgement> ClaimPending(const std::string& who,
                                                double stale_after_s = 600);
   bool AnswerPending(int64_t id, const std::string& who, const HumanVerdict& verdict);

@@ -73,6 +73,7 @@ std::map<std::string, StageGames> LoadDebateStages(sqlite3* db, int64_t experime
           " json_extract(t.action, '$.pixel') IS NOT NULL) "
           "FROM episodes e JOIN judgements j ON j.episode_id = e.id "
           "WHERE e.experiment_id = ? AND e.protocol = 'debate' AND e.correct IS NOT NULL "
+          "AND e.task <> 'qa' "  // text debates are not Irving et al.'s
           "ORDER BY e.stage, e.idx",
          "read the debate episodes");
   q.Bind(1, experiment_id);

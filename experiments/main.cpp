@@ -2,20 +2,26 @@
 //   oversight run CONFIG [--db PATH] [--resume] [--threads N] [--set a.b=VALUE ...]
 //   oversight query --db PATH "SQL" [--format table|csv|json]
 //   oversight report --db PATH [--experiment ID] [--format md|json] [--lie-rule majority|mean]
+//   oversight serve --db PATH [--port N] [--bind ADDR] --judge NAME=TOKEN ... [--tokens FILE]
 // Exit status: 0 success, 2 bad input (usage, config, data), 1 runtime
 // failure, 130 interrupted by Ctrl-C (the experiment is marked interrupted and
 // `run --resume` completes it).
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "agents/policy.h"
 #include "engine/dataset.h"
 #include "engine/experiment.h"
 #include "engine/torch_util.h"
 #include "experiments/commands.h"
+#include "net/judge_service.h"
 
 namespace {
 
@@ -44,6 +50,78 @@ int Run(const std::string& config_path, const RunOptions& base,
   if (status == RunStatus::kInterrupted) return 130;
   std::cout << "\n";
   return RunReportCommand(run.db_path, id, "md", std::cout, std::cerr) == 0 ? 0 : 1;
+}
+
+struct ServeOptions {
+  std::string db;
+  int port = 8765;
+  std::string bind = "127.0.0.1";
+  std::vector<std::string> judges;  // NAME=TOKEN
+  std::string tokens_file;          // lines NAME=TOKEN; '#' comments
+  int threads = 4;
+  double stale_after_s = 600;
+};
+
+// `oversight serve`: the judging service until Ctrl-C.
+int Serve(const ServeOptions& o) {
+  std::error_code ec;
+  if (!std::filesystem::exists(o.db, ec))
+    throw DataError(o.db + ": no such file (serve opens an experiment's log; run one first)");
+  JudgeServiceOptions options;
+  options.db_path = o.db;
+  options.http.address = o.bind;
+  options.http.port = static_cast<uint16_t>(o.port);
+  options.http.threads = o.threads;
+  options.stale_after_s = o.stale_after_s;
+  std::vector<std::pair<std::string, std::string>> given;
+  for (const auto& j : o.judges) {
+    try {
+      given.push_back(ParseJudgeToken(j));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("--judge: ") + e.what());
+    }
+  }
+  if (!o.tokens_file.empty()) {
+    std::ifstream in(o.tokens_file);
+    if (!in) throw ConfigError(o.tokens_file + ": cannot read the tokens file");
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      line.erase(0, line.find_first_not_of(" \t"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (line.empty() || line[0] == '#') continue;
+      try {
+        given.push_back(ParseJudgeToken(line));
+      } catch (const std::invalid_argument& e) {
+        throw ConfigError(o.tokens_file + ":" + std::to_string(n) + ": " + e.what());
+      }
+    }
+  }
+  if (given.empty())
+    throw ConfigError("serve: no judges; give --judge NAME=TOKEN (repeatable) or --tokens FILE");
+  std::string names;
+  for (const auto& [name, token] : given) {
+    if (options.tokens.count(token))
+      throw ConfigError("serve: judges '" + options.tokens[token] + "' and '" + name +
+                        "' have the same token");
+    options.tokens[token] = name;
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  std::unique_ptr<JudgeService> service;
+  try {
+    service = std::make_unique<JudgeService>(options);
+  } catch (const StoreError& e) {
+    throw DataError(e.what());
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::cout << "judging service for " << o.db << " at http://" << o.bind << ":" << service->port()
+            << " (judges: " << names << "); Ctrl-C stops it" << std::endl;
+  while (!InterruptFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  service->Stop();
+  const HttpServerStats s = service->stats();
+  std::cout << "stopped: " << s.requests << " requests, " << s.rejected << " rejected, "
+            << s.connections << " connections" << std::endl;
+  return 0;
 }
 
 }  // namespace
@@ -89,6 +167,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"majority", "mean"}))
       ->default_val("majority");
 
+  ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Serve the human-judge queue of --db over HTTP, for oversight-gui --connect");
+  serve_cmd->add_option("--db", serve.db, "SQLite file")->required();
+  serve_cmd->add_option("--port", serve.port, "TCP port (0: any free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve_cmd->add_option("--bind", serve.bind, "Address to listen on (0.0.0.0: every interface)")
+      ->capture_default_str();
+  serve_cmd->add_option("--judge", serve.judges, "A judge and its token: NAME=TOKEN (repeatable)");
+  serve_cmd->add_option("--tokens", serve.tokens_file, "File of NAME=TOKEN lines");
+  serve_cmd->add_option("--threads", serve.threads, "Server threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve_cmd->add_option("--stale-after", serve.stale_after_s,
+                        "Seconds after which an unanswered claim is free again")
+      ->check(CLI::Range(1.0, 7 * 86400.0))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,6 +196,7 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return Run(config_path, run, sets);
     if (*query_cmd) return RunQueryCommand(db, sql, format, std::cout, std::cerr);
+    if (*serve_cmd) return Serve(serve);
     if (*report_cmd) return RunReportCommand(db, experiment, report_format, std::cout, std::cerr,
                                               lie_rule);
   } catch (const ConfigError& e) {

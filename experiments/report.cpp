@@ -15,6 +15,8 @@
 //                  (episodes with non-NULL correct), "correct", "accuracy"
 //                  (correct / judged, null when judged == 0),
 //                  "ci95": {"lo", "hi"} (null when judged == 0),
+//                  "unjudged": {STATUS: N} (episodes not "complete":
+//                  failed, timed_out, unparseable),
 //                  "metrics": [{"name", "step", "value"}]}],
 //      "debate_table": DebateTableJson() (commands.h; null without debate
 //                      episodes)}]}
@@ -59,6 +61,9 @@ struct StageSummary {
   int64_t episodes = 0;
   int64_t judged = 0;               // episodes with non-NULL correct
   int64_t correct = 0;              // episodes with correct = 1
+  // Episodes whose status is not "complete" (failed, timed_out,
+  // unparseable), by status: they have no verdict and are not in accuracy.
+  std::map<std::string, int64_t> unjudged;
   std::vector<MetricLast> metrics;  // sorted by name
 };
 
@@ -119,6 +124,15 @@ std::vector<StageSummary> LoadStages(sqlite3* db, int64_t experiment_id,
       st.judged += s.Int(3);
       st.correct += s.Int(4);
     }
+  }
+  {
+    Stmt s(db,
+           "SELECT stage, status, COUNT(*) FROM episodes "
+           "WHERE experiment_id = ? AND status <> 'complete' "
+           "GROUP BY stage, status ORDER BY stage, status",
+           "count episodes by status");
+    s.Bind(1, experiment_id);
+    while (s.Next()) stage(s.Text(0)).unjudged[s.Text(1)] = s.Int(2);
   }
   {
     // The last value of each metric: highest step, then latest written.
@@ -286,6 +300,14 @@ void WriteMarkdown(const std::string& db_path,
             << " | " << s.episodes << " | " << accuracy << " | " << ci
             << " |\n";
       }
+      // What accuracy leaves out, so nothing is silently dropped.
+      for (const StageSummary& s : e.stages) {
+        if (s.unjudged.empty()) continue;
+        std::string parts;
+        for (const auto& [status, n] : s.unjudged)
+          parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + status;
+        out << "\n" << Md(s.name) << ": " << parts << " (no verdict; not in the accuracy)\n";
+      }
     }
 
     if (debate_tables.count(e.id)) out << debate_tables.at(e.id);
@@ -353,6 +375,7 @@ void WriteJson(const std::string& db_path,
                         {"episodes", s.episodes},
                         {"judged", s.judged},
                         {"correct", s.correct},
+                        {"unjudged", s.unjudged},
                         {"accuracy", accuracy},
                         {"ci95", ci},
                         {"metrics", std::move(metrics)}});

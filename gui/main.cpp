@@ -2,6 +2,8 @@
 // backends, the frame loop, --screenshot) around the panels of panels.h.
 //
 //   oversight-gui --db PATH [--panel browse|replay|dashboard|queue|live] [--experiment ID] [--episode ID]
+//   oversight-gui --connect URL [--token TOKEN]   (judge through `oversight serve`; the token
+//                 may instead be in OVERSIGHT_JUDGE_TOKEN; only the judge queue is shown)
 //                 [--screenshot PNG --frames N | --seconds S] [--width W --height H]
 //                 [--scroll ROWS --frame-times]   (benchmarks: tests/bench_gui.cpp)
 //
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +46,8 @@ struct Options {
   std::string live_judge;    // judge checkpoint for live debates
   bool live_start = false;   // start a live debate at once
   int live_step_ms = 400;    // auto-play pace
+  std::string connect;       // a judging service's URL
+  std::string token;         // its token for this judge
 };
 
 // The framebuffer as a PNG (rows flipped: OpenGL's origin is bottom-left).
@@ -93,6 +98,11 @@ int main(int argc, char** argv) {
   app.add_flag("--live-start", o.live_start, "Start a live debate at once (greedy debaters)");
   app.add_option("--live-step-ms", o.live_step_ms, "Auto-play: milliseconds per reveal")
       ->check(CLI::Range(0, 10000));
+  app.add_option("--connect", o.connect,
+                 "Judge through a judging service (oversight serve) at this URL, e.g. "
+                 "http://host:8765");
+  app.add_option("--token", o.token,
+                 "This judge's token for --connect (default: $OVERSIGHT_JUDGE_TOKEN)");
   app.add_option("--width", o.width, "Window width")->check(CLI::Range(320, 8192));
   app.add_option("--height", o.height, "Window height")->check(CLI::Range(240, 8192));
   try {
@@ -102,12 +112,33 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<oversight::LogView> view;
-  try {
-    view = std::make_unique<oversight::LogView>(o.db);
-  } catch (const std::exception& e) {  // StoreError: missing, foreign, newer
-    std::fprintf(stderr, "oversight-gui: %s\n", e.what());
-    return 2;
+  std::unique_ptr<oversight::JudgeQueue> judge_queue;
+  if (!o.connect.empty()) {
+    // Only the queue, through the service: fail now, clearly, if it cannot
+    // be reached or refuses the token.
+    if (o.token.empty())
+      if (const char* t = std::getenv("OVERSIGHT_JUDGE_TOKEN")) o.token = t;
+    if (o.token.empty()) {
+      std::fprintf(stderr, "oversight-gui: --connect needs --token (or OVERSIGHT_JUDGE_TOKEN)\n");
+      return 2;
+    }
+    try {
+      judge_queue = oversight::MakeRemoteJudgeQueue(o.connect, o.token, 5);
+      judge_queue->CountPending();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "oversight-gui: %s\n", e.what());
+      return 2;
+    }
+  } else {
+    try {
+      view = std::make_unique<oversight::LogView>(o.db);
+    } catch (const std::exception& e) {  // StoreError: missing, foreign, newer
+      std::fprintf(stderr, "oversight-gui: %s\n", e.what());
+      return 2;
+    }
+    judge_queue = oversight::MakeLocalJudgeQueue(o.db, GuiIdentity());
   }
+  const std::string where = judge_queue->where();
 
   if (!glfwInit()) {
     std::fprintf(stderr, "oversight-gui: cannot initialise GLFW (no display? run under "
@@ -117,7 +148,7 @@ int main(int argc, char** argv) {
   glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
   glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
   GLFWwindow* window =
-      glfwCreateWindow(o.width, o.height, ("Oversight Lab - " + o.db).c_str(), nullptr, nullptr);
+      glfwCreateWindow(o.width, o.height, ("Oversight Lab - " + where).c_str(), nullptr, nullptr);
   if (!window) {
     std::fprintf(stderr, "oversight-gui: cannot open an OpenGL 3.0 window\n");
     glfwTerminate();
@@ -135,16 +166,16 @@ int main(int argc, char** argv) {
   oversight::BrowsePanel browse(view.get());
   oversight::ReplayPanel replay(view.get());
   oversight::DashboardPanel dashboard(view.get());
-  oversight::QueuePanel queue(o.db, GuiIdentity());
+  oversight::QueuePanel queue(std::move(judge_queue));
   oversight::LiveDebatePanel live(o.db, o.live_judge, o.live_step_ms);
-  if (o.live_start) live.Start();
-  if (o.experiment > 0) browse.SelectExperiment(o.experiment);
-  browse.Refresh();
+  if (o.live_start && view) live.Start();
+  if (o.experiment > 0 && view) browse.SelectExperiment(o.experiment);
+  if (view) browse.Refresh();
   browse.scroll_rows_per_frame = o.scroll;
   std::vector<double> frame_ms;
   const double started = glfwGetTime();
   double last_frame = started;
-  if (o.episode > 0) replay.Open(o.episode);
+  if (o.episode > 0 && view) replay.Open(o.episode);
   bool select_replay = o.panel == "replay";
   bool select_dashboard = o.panel == "dashboard";
   bool select_queue = o.panel == "queue";
@@ -163,22 +194,28 @@ int main(int argc, char** argv) {
     ImGui::Begin("Oversight Lab", nullptr,
                  ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                      ImGuiWindowFlags_NoSavedSettings);
-    ImGui::Text("%s", o.db.c_str());
+    ImGui::Text("%s", where.c_str());
     if (ImGui::BeginTabBar("panels")) {
-      if (ImGui::BeginTabItem("Browse")) {
+      if (!view) {
+        // Connected to a judging service: the log itself is on another machine.
+        if (ImGui::BeginTabItem("Browse")) {
+          ImGui::TextUnformatted("Connected to a judging service: only the judge queue is available.");
+          ImGui::EndTabItem();
+        }
+      } else if (ImGui::BeginTabItem("Browse")) {
         if (const auto id = browse.Draw()) {
           replay.Open(*id);
           select_replay = true;
         }
         ImGui::EndTabItem();
       }
-      if (ImGui::BeginTabItem("Replay", nullptr,
-                              select_replay ? ImGuiTabItemFlags_SetSelected : 0)) {
+      if (view && ImGui::BeginTabItem("Replay", nullptr,
+                                      select_replay ? ImGuiTabItemFlags_SetSelected : 0)) {
         replay.Draw();
         ImGui::EndTabItem();
       }
-      if (ImGui::BeginTabItem("Dashboard", nullptr,
-                              select_dashboard ? ImGuiTabItemFlags_SetSelected : 0)) {
+      if (view && ImGui::BeginTabItem("Dashboard", nullptr,
+                                      select_dashboard ? ImGuiTabItemFlags_SetSelected : 0)) {
         if (browse.filter.experiment_id > 0) dashboard.Draw(browse.filter.experiment_id);
         ImGui::EndTabItem();
       }
@@ -187,8 +224,8 @@ int main(int argc, char** argv) {
         queue.Draw();
         ImGui::EndTabItem();
       }
-      if (ImGui::BeginTabItem("Judge a live debate", nullptr,
-                              select_live ? ImGuiTabItemFlags_SetSelected : 0)) {
+      if (view && ImGui::BeginTabItem("Judge a live debate", nullptr,
+                                      select_live ? ImGuiTabItemFlags_SetSelected : 0)) {
         live.Draw();
         ImGui::EndTabItem();
       }
@@ -197,7 +234,7 @@ int main(int argc, char** argv) {
     }
     ImGui::End();
     // Panel states in the title: what tests driving the GUI wait for.
-    std::string title = "Oversight Lab - " + o.db;
+    std::string title = "Oversight Lab - " + where;
     if (replay.detail) title += " [replay " + std::to_string(replay.detail->episode.id) + "]";
     for (const std::string* st : {&queue.state, &live.state})
       if (!st->empty()) title += " [" + *st + "]";

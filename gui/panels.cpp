@@ -419,10 +419,10 @@ QueuePanel::~QueuePanel() = default;
 void QueuePanel::Draw() {
   state.clear();
   try {
-    if (!store) store = Store::Open(db_path);
     if (ImGui::GetTime() - last_refresh > 1.0) {
       last_refresh = ImGui::GetTime();
-      waiting = store->CountPending();
+      waiting = queue->CountPending();
+      error.clear();
     }
   } catch (const std::exception& e) {
     error = e.what();
@@ -433,9 +433,9 @@ void QueuePanel::Draw() {
               static_cast<long long>(waiting), answered);
   if (!message.empty()) ImGui::TextUnformatted(message.c_str());
   if (!item) {
-    if (ImGui::Button("Take the next item", ImVec2(220, 40)) && store) {
+    if (ImGui::Button("Take the next item", ImVec2(220, 40))) {
       try {
-        item = store->ClaimPending(who);
+        item = queue->Claim();
         message = item ? "" : "Nothing is waiting.";
         choices.clear();
         reveals.clear();
@@ -491,7 +491,7 @@ void QueuePanel::Draw() {
     v.reason = reason;
     v.latency_ms = 1000.0 * (ImGui::GetTime() - shown_at);
     try {
-      if (store->AnswerPending(item->id, who, v)) {
+      if (queue->Answer(item->id, v)) {
         ++answered;
         message = "Verdict " + v.verdict + " submitted for item " + std::to_string(item->id) + ".";
       } else {

@@ -11,6 +11,7 @@
 
 #include "engine/store.h"
 #include "gui/log_view.h"
+#include "net/judge_service.h"
 
 namespace oversight {
 
@@ -105,14 +106,14 @@ struct DashboardPanel {
 // marked by player A or B, not by role) and the choices, and submits the
 // person's verdict: a choice, a confidence in 5% steps above 50%, and an
 // optional reason, with the time taken. The experiment's episode continues
-// as soon as the verdict is in the log.
+// as soon as the verdict is in the log. The queue is the SQLite file or a
+// judging service (`oversight serve`, `oversight-gui --connect`).
 struct QueuePanel {
-  QueuePanel(std::string db_path, std::string who) : db_path(std::move(db_path)), who(std::move(who)) {}
+  explicit QueuePanel(std::unique_ptr<JudgeQueue> queue) : queue(std::move(queue)) {}
   ~QueuePanel();
   void Draw();
 
-  std::string db_path, who;
-  std::unique_ptr<Store> store;  // read-write, opened on first use
+  std::unique_ptr<JudgeQueue> queue;
   std::optional<PendingJudgement> item;
   std::vector<int> choices;
   std::vector<CanvasPixel> reveals;  // coloured by player A / B

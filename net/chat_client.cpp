@@ -132,8 +132,7 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
   // (llama.cpp); 31 bits fit all.
   if (endpoint_.send_seed && seed) body["seed"] = static_cast<int64_t>(*seed & 0x7fffffff);
   const std::string payload = body.dump();
-  std::vector<std::pair<std::string, std::string>> headers = {
-      {"Content-Type", "application/json"}};
+  std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
   if (!api_key_.empty()) headers.push_back({"Authorization", "Bearer " + api_key_});
   const std::string target = url_.path + "/chat/completions";
 
@@ -177,13 +176,13 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
             if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
               reply.completion_tokens = u["completion_tokens"].get<int64_t>();
           }
-          reply.latency_ms = std::chrono::duration<double, std::milli>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count();
+          reply.latency_ms =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                  .count();
           return reply;
         } catch (const std::exception& e) {
-          failure = std::string("200 but not a chat completion (") + e.what() + "): " +
-                    Truncate(res.body);
+          failure = std::string("200 but not a chat completion (") + e.what() +
+                    "): " + Truncate(res.body);
         }
       } else if (res.status == 429 || res.status >= 500) {
         failure = "HTTP " + std::to_string(res.status) + ": " + Truncate(res.body);
@@ -203,8 +202,8 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
     }
     reply.retried.push_back(failure);
     if (attempt >= endpoint_.retries)
-      throw ChatError("POST " + endpoint_.base_url + "/chat/completions (model " +
-                      endpoint_.model + ") failed after " + std::to_string(attempt + 1) +
+      throw ChatError("POST " + endpoint_.base_url + "/chat/completions (model " + endpoint_.model +
+                      ") failed after " + std::to_string(attempt + 1) +
                       " attempts; last: " + failure);
     InterruptibleSleep(std::min(retry_after >= 0 ? retry_after : wait_s, endpoint_.max_backoff_s));
     wait_s *= 2;

@@ -63,9 +63,9 @@ struct ChatMessage {
 struct ChatReply {
   std::string text;
   std::string finish_reason;
-  int64_t prompt_tokens = -1;      // -1: the server did not say
+  int64_t prompt_tokens = -1;  // -1: the server did not say
   int64_t completion_tokens = -1;
-  double latency_ms = 0;           // all attempts, waits included
+  double latency_ms = 0;  // all attempts, waits included
   int attempts = 0;
   std::vector<std::string> retried;  // why each earlier attempt failed
   // {"prompt_tokens":..,"completion_tokens":..,"attempts":..,"retried":[..]}

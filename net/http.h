@@ -51,10 +51,10 @@ struct HttpResponse {
 };
 
 struct HttpClientOptions {
-  double timeout_s = 60;       // per request: connect + write + read
-  size_t max_body = 8 << 20;   // a longer reply is a NetError
-  bool tls_verify = true;      // https: check the certificate and host name
-  std::string ca_file;         // https: trust these CAs instead of the system's
+  double timeout_s = 60;      // per request: connect + write + read
+  size_t max_body = 8 << 20;  // a longer reply is a NetError
+  bool tls_verify = true;     // https: check the certificate and host name
+  std::string ca_file;        // https: trust these CAs instead of the system's
 };
 
 // One keep-alive connection to one origin, reopened when the server closed it.
@@ -68,8 +68,7 @@ class HttpClient {
 
   // `target` is the path and query, e.g. "/v1/chat/completions". Headers are
   // (name, value). Throws NetError; any HTTP status is returned.
-  HttpResponse Send(const std::string& method, const std::string& target,
-                    const std::string& body,
+  HttpResponse Send(const std::string& method, const std::string& target, const std::string& body,
                     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   const Url& origin() const { return origin_; }
@@ -88,7 +87,7 @@ struct HttpRequest {
   std::string target;  // path and query
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string peer;    // "127.0.0.1:54321"
+  std::string peer;                            // "127.0.0.1:54321"
 };
 
 struct HttpReply {
@@ -103,14 +102,14 @@ HttpReply JsonError(int status, const std::string& message);
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";  // "0.0.0.0" to accept other machines
-  uint16_t port = 0;                   // 0: any free port (see port())
-  int threads = 2;                     // I/O and handler threads
-  size_t body_limit = 64 << 10;        // larger bodies get 413
-  size_t header_limit = 16 << 10;      // larger headers get 431
-  double read_timeout_s = 10;          // a request must arrive whole in this
-  double idle_timeout_s = 30;          // a keep-alive connection waits this
+  uint16_t port = 0;                  // 0: any free port (see port())
+  int threads = 2;                    // I/O and handler threads
+  size_t body_limit = 64 << 10;       // larger bodies get 413
+  size_t header_limit = 16 << 10;     // larger headers get 431
+  double read_timeout_s = 10;         // a request must arrive whole in this
+  double idle_timeout_s = 30;         // a keep-alive connection waits this
   double write_timeout_s = 10;
-  int max_connections = 256;           // more get 503
+  int max_connections = 256;  // more get 503
 };
 
 // Handlers run on the server's threads, concurrently; an exception becomes a
@@ -118,9 +117,9 @@ struct HttpServerOptions {
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 struct HttpServerStats {
-  int64_t requests = 0;      // handled by the handler
-  int64_t rejected = 0;      // answered 4xx/5xx by the server itself
-  int64_t connections = 0;   // accepted
+  int64_t requests = 0;     // handled by the handler
+  int64_t rejected = 0;     // answered 4xx/5xx by the server itself
+  int64_t connections = 0;  // accepted
 };
 
 // Listens as soon as it is constructed (throws NetError when it cannot bind);

@@ -35,8 +35,7 @@ Url ParseUrl(const std::string& text) {
   url.scheme = text.substr(0, sep);
   for (char& c : url.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (url.scheme != "http" && url.scheme != "https")
-    throw std::invalid_argument("'" + text + "': scheme '" + url.scheme +
-                                "' is not http or https");
+    throw std::invalid_argument("'" + text + "': scheme '" + url.scheme + "' is not http or https");
   std::string rest = text.substr(sep + 3);
   const auto slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
@@ -49,8 +48,8 @@ Url ParseUrl(const std::string& text) {
     url.host = authority.substr(0, colon);
     url.port = authority.substr(colon + 1);
     if (url.port.empty() || url.port.size() > 5 ||
-        url.port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(url.port) < 1 || std::stoi(url.port) > 65535)
+        url.port.find_first_not_of("0123456789") != std::string::npos || std::stoi(url.port) < 1 ||
+        std::stoi(url.port) > 65535)
       throw std::invalid_argument("'" + text + "': port '" + url.port + "' is not 1..65535");
   } else {
     url.host = authority;
@@ -159,7 +158,8 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& targ
         s.secure.emplace(s.ioc, *s.tls);
         if (!SSL_set_tlsext_host_name(s.secure->native_handle(), origin_.host.c_str()))
           throw NetError(where + ": cannot set the TLS server name", false);
-        if (options_.tls_verify) s.secure->set_verify_callback(ssl::host_name_verification(origin_.host));
+        if (options_.tls_verify)
+          s.secure->set_verify_callback(ssl::host_name_verification(origin_.host));
       } else {
         s.plain.emplace(s.ioc);
       }
@@ -167,7 +167,8 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& targ
       ec = s.Run([&](auto handler) { s.Tcp().async_connect(endpoints, handler); });
       if (ec) throw fail("connecting", ec);
       if (s.secure) {
-        ec = s.Run([&](auto handler) { s.secure->async_handshake(ssl::stream_base::client, handler); });
+        ec = s.Run(
+            [&](auto handler) { s.secure->async_handshake(ssl::stream_base::client, handler); });
         if (ec) throw fail("TLS handshake", ec);
       }
       s.open = true;
@@ -182,13 +183,13 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& targ
       ec = s.secure ? s.Run([&](auto h) { http::async_read(*s.secure, s.buffer, parser, h); })
                     : s.Run([&](auto h) { http::async_read(*s.plain, s.buffer, parser, h); });
     if (ec) {
-      const bool stale = reused && attempt == 0 && !parser.got_some() &&
-                         ec != beast::error::timeout;
+      const bool stale =
+          reused && attempt == 0 && !parser.got_some() && ec != beast::error::timeout;
       if (stale) {
         s.Close();
         continue;
       }
-      throw fail(!sent ? "sending the request"
+      throw fail(!sent               ? "sending the request"
                  : parser.got_some() ? "reading the reply"
                                      : "waiting for the reply",
                  ec);

@@ -175,13 +175,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     res_->body() = reply.body;
     res_->prepare_payload();
     Arm(server_.options.write_timeout_s);
-    http::async_write(socket_, *res_,
-                      [self = shared_from_this(), close](error_code ec, size_t) {
-                        self->timer_.cancel();
-                        if (ec || self->timed_out_ || self->server_.stopped) return self->Close();
-                        if (close) return self->Linger();
-                        self->ReadNext(false);
-                      });
+    http::async_write(socket_, *res_, [self = shared_from_this(), close](error_code ec, size_t) {
+      self->timer_.cancel();
+      if (ec || self->timed_out_ || self->server_.stopped) return self->Close();
+      if (close) return self->Linger();
+      self->ReadNext(false);
+    });
   }
 
   void Linger() {
@@ -258,8 +257,8 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
   if (!ec) s.acceptor.bind(endpoint, ec);
   if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw NetError("cannot listen on " + s.options.address + ":" +
-                       std::to_string(s.options.port) + ": " + ec.message(),
+    throw NetError("cannot listen on " + s.options.address + ":" + std::to_string(s.options.port) +
+                       ": " + ec.message(),
                    false);
   s.port = s.acceptor.local_endpoint().port();
   s.Accept();
@@ -272,8 +271,7 @@ HttpServer::~HttpServer() { Stop(); }
 uint16_t HttpServer::port() const { return impl_->port; }
 
 HttpServerStats HttpServer::stats() const {
-  return HttpServerStats{impl_->requests.load(), impl_->rejected.load(),
-                         impl_->connections.load()};
+  return HttpServerStats{impl_->requests.load(), impl_->rejected.load(), impl_->connections.load()};
 }
 
 void HttpServer::Stop() {

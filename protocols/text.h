@@ -59,7 +59,7 @@ struct Quote {
 };
 
 struct CheckedArgument {
-  std::string marked;          // <quote> rewritten <v_quote> / <u_quote>
+  std::string marked;  // <quote> rewritten <v_quote> / <u_quote>
   std::vector<Quote> quotes;
 };
 
@@ -75,8 +75,8 @@ CheckedArgument CheckQuotes(const std::string& argument, const std::string& pass
 // ---- Judges' answers ----
 
 struct ParsedAnswer {
-  std::optional<int> choice;          // 0 = answer A, 1 = answer B
-  std::optional<double> confidence;   // in [0, 1], for the chosen answer
+  std::optional<int> choice;         // 0 = answer A, 1 = answer B
+  std::optional<double> confidence;  // in [0, 1], for the chosen answer
 };
 
 // Reads "Answer: A" (or B, a capital letter; also "Answer: (B)",
@@ -105,12 +105,11 @@ class TextAgent : public Agent {
  public:
   // One argument. `fields` fill the agent's prompt template; `seed` is
   // derived from the episode's RNG. Thread-safe. Throws TextModelError.
-  virtual TextCall Speak(const std::map<std::string, std::string>& fields,
-                         uint64_t seed) const = 0;
+  virtual TextCall Speak(const std::map<std::string, std::string>& fields, uint64_t seed) const = 0;
 };
 
 struct TextVerdict {
-  std::optional<int> choice;         // none: unparseable after every try
+  std::optional<int> choice;  // none: unparseable after every try
   std::optional<double> confidence;
   std::vector<std::string> answers;  // the raw answer of every try
   std::string usage_json = "{}";

@@ -65,8 +65,8 @@ struct TextGame {
 TextAgent& RequireTextAgent(const ConfigNode& node, const std::unique_ptr<Agent>& agent) {
   auto* text = dynamic_cast<TextAgent*>(agent.get());
   if (!text)
-    node.FailAt("name", "agent '" + node.RequireString("name") +
-                            "' cannot argue in text; use \"remote\"");
+    node.FailAt("name",
+                "agent '" + node.RequireString("name") + "' cannot argue in text; use \"remote\"");
   return *text;
 }
 
@@ -102,8 +102,7 @@ class TextProtocol : public Protocol {
 
   // Logs one argument as a turn; returns its quote-marked text.
   std::string Argue(const TextAgent& agent, const Fields& fields, const std::string& role,
-                    const TextGame& game, int side, int round, Rng& rng,
-                    EpisodeRecord& rec) const {
+                    const TextGame& game, int side, int round, Rng& rng, EpisodeRecord& rec) const {
     const TextCall call = agent.Speak(fields, rng());
     const CheckedArgument checked = CheckQuotes(call.text, game.q->passage);
     nlohmann::json quotes = nlohmann::json::array();
@@ -252,10 +251,10 @@ class TextDebate : public TextProtocol {
         fields["other_answer"] = q.answers[1 - answer];
         fields["round"] = std::to_string(r);
         fields["transcript"] = sequential_ ? transcript : before;
-        const std::string said = Argue(agent, fields, side == 0 ? "debater_a" : "debater_b",
-                                       game, side, r, rng, rec);
-        transcript += "Debater " + std::string(SideName(side)) + ", round " +
-                      std::to_string(r) + ":\n" + said + "\n\n";
+        const std::string said =
+            Argue(agent, fields, side == 0 ? "debater_a" : "debater_b", game, side, r, rng, rec);
+        transcript += "Debater " + std::string(SideName(side)) + ", round " + std::to_string(r) +
+                      ":\n" + said + "\n\n";
       }
     }
     Fields fields = game.Base(name_, rounds_);
@@ -317,10 +316,13 @@ void RegisterTextProtocols(Registries& registries) {
   for (const char* name : {"direct", "consultancy", "debate"}) {
     auto image = registries.protocols.Find(name);
     registries.protocols.Add(
-        name, [image](const ConfigNode& node, const Registries& reg, Task& task,
-                      Judge* judge) -> std::unique_ptr<Protocol> {
-          if (auto* qa = dynamic_cast<QaTask*>(&task)) return MakeTextProtocol(node, reg, *qa, judge);
-          if (!image) node.Fail("protocol '" + node.RequireString("name") + "' needs a \"qa\" task");
+        name,
+        [image](const ConfigNode& node, const Registries& reg, Task& task,
+                Judge* judge) -> std::unique_ptr<Protocol> {
+          if (auto* qa = dynamic_cast<QaTask*>(&task))
+            return MakeTextProtocol(node, reg, *qa, judge);
+          if (!image)
+            node.Fail("protocol '" + node.RequireString("name") + "' needs a \"qa\" task");
           return image(node, reg, task, judge);
         });
   }

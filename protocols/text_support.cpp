@@ -12,9 +12,9 @@
 
 namespace oversight {
 
-const std::set<std::string> kTextFields = {
-    "question",   "passage",      "answer_a", "answer_b", "your_answer", "other_answer",
-    "side",       "transcript",   "round",    "rounds",   "protocol"};
+const std::set<std::string> kTextFields = {"question",    "passage",      "answer_a", "answer_b",
+                                           "your_answer", "other_answer", "side",     "transcript",
+                                           "round",       "rounds",       "protocol"};
 
 // ---- Prompt templates ----
 

@@ -16,7 +16,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev libopenblas0-pthread
   libboost-dev libsqlite3-dev sqlite3 nlohmann-json3-dev catch2 libcli11-dev
-  zlib1g-dev libssl-dev
+  zlib1g-dev libssl-dev openssl
   libimgui-dev libglfw3-dev libstb-dev libgl-dev
   xvfb xauth libgl1-mesa-dri xdotool
   dataset-fashion-mnist

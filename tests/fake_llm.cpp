@@ -68,17 +68,17 @@ int Count(const std::string& s, const std::string& what) {
 }
 
 std::string Completion(const std::string& model, const std::string& text) {
-  nlohmann::json j = {
-      {"id", "chatcmpl-fake"},
-      {"object", "chat.completion"},
-      {"model", model},
-      {"choices",
-       {{{"index", 0},
-         {"message", {{"role", "assistant"}, {"content", text}}},
-         {"finish_reason", "stop"}}}},
-      {"usage",
-       {{"prompt_tokens", 100}, {"completion_tokens", static_cast<int>(text.size() / 4)},
-        {"total_tokens", 100 + static_cast<int>(text.size() / 4)}}}};
+  nlohmann::json j = {{"id", "chatcmpl-fake"},
+                      {"object", "chat.completion"},
+                      {"model", model},
+                      {"choices",
+                       {{{"index", 0},
+                         {"message", {{"role", "assistant"}, {"content", text}}},
+                         {"finish_reason", "stop"}}}},
+                      {"usage",
+                       {{"prompt_tokens", 100},
+                        {"completion_tokens", static_cast<int>(text.size() / 4)},
+                        {"total_tokens", 100 + static_cast<int>(text.size() / 4)}}}};
   return j.dump();
 }
 
@@ -87,7 +87,8 @@ std::string Completion(const std::string& model, const std::string& text) {
 FakeLlm::FakeLlm(const std::string& qa_path, HttpServerOptions options) {
   if (!qa_path.empty()) qa_ = LoadQaDataset(qa_path);
   if (options.threads < 4) options.threads = 4;  // slow replies block a thread
-  server_ = std::make_unique<HttpServer>(options, [this](const HttpRequest& r) { return Handle(r); });
+  server_ =
+      std::make_unique<HttpServer>(options, [this](const HttpRequest& r) { return Handle(r); });
 }
 
 FakeLlm::~FakeLlm() { server_->Stop(); }
@@ -220,8 +221,8 @@ std::string FakeLlm::Reply(const std::string& prompt) const {
     const size_t consult = prompt.find("The consultant argues for answer ");
     if (consult != std::string::npos) {
       const char side = prompt[consult + 33];
-      const bool believe = Count(transcript, "<v_quote>") > 0 &&
-                           Count(transcript, "<u_quote>") == 0;
+      const bool believe =
+          Count(transcript, "<v_quote>") > 0 && Count(transcript, "<u_quote>") == 0;
       const char answer = believe ? side : (side == 'A' ? 'B' : 'A');
       return std::string("Having read the consultant.\nAnswer: ") + answer + "\nConfidence: 0.8";
     }

@@ -48,10 +48,10 @@ class FakeLlm {
   uint16_t port() const { return server_->port(); }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
 
-  void Queue(std::vector<Fault> faults);   // for the next requests, in order
-  void SetDown(bool down);                 // every request 503 while down
-  void SetDownAfter(int64_t n);            // down once n requests came
-  int max_in_flight() const;               // most requests handled at once
+  void Queue(std::vector<Fault> faults);  // for the next requests, in order
+  void SetDown(bool down);                // every request 503 while down
+  void SetDownAfter(int64_t n);           // down once n requests came
+  int max_in_flight() const;              // most requests handled at once
   void SetSlowSeconds(double s);
   // Requests received (bodies as JSON, "Authorization" headers).
   int64_t requests() const;

@@ -9,13 +9,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "net/http.h"
+#include "test_util.h"
 
 using namespace oversight;
+using oversight::testing::TempDir;
 namespace asio = boost::asio;
 
 namespace {
@@ -63,9 +66,7 @@ std::string Raw(uint16_t port, const std::string& bytes, double pause_s = 0,
   return out;
 }
 
-int StatusOf(const std::string& raw) {
-  return raw.size() > 12 ? std::stoi(raw.substr(9, 3)) : 0;
-}
+int StatusOf(const std::string& raw) { return raw.size() > 12 ? std::stoi(raw.substr(9, 3)) : 0; }
 
 nlohmann::json BodyOf(const std::string& raw) {
   const size_t at = raw.find("\r\n\r\n");
@@ -86,8 +87,7 @@ TEST_CASE("HTTP server: a request is answered and the connection kept alive", "[
   CHECK(server.stats().requests == 3);
 }
 
-TEST_CASE("HTTP server: bad requests get 4xx JSON errors and the server keeps serving",
-          "[http]") {
+TEST_CASE("HTTP server: bad requests get 4xx JSON errors and the server keeps serving", "[http]") {
   HttpServer server(Quick(), Echo);
   const uint16_t port = server.port();
 
@@ -111,9 +111,9 @@ TEST_CASE("HTTP server: bad requests get 4xx JSON errors and the server keeps se
   }
   SECTION("a client that stalls half-way through its request") {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string raw = Raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string raw =
+        Raw(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     CHECK(StatusOf(raw) == 408);
     CHECK(s < 3);  // the 0.5 s read timeout, not a hang
   }
@@ -192,4 +192,57 @@ TEST_CASE("HTTP client: refused connections, timeouts and bad URLs are errors", 
   CHECK_THROWS_WITH(ParseUrl("http://x:99999"), Catch::Contains("port"));
   CHECK(ParseUrl("https://api.example.com/v1/").port == "443");
   CHECK(ParseUrl("https://api.example.com/v1/").path == "/v1");
+}
+
+TEST_CASE("HTTP client over TLS: the certificate and host name are checked", "[http]") {
+  // A real TLS server: openssl s_server with a self-signed certificate for
+  // 127.0.0.1, answering GET with its status page (-www).
+  TempDir dir("tls");
+  const std::string cert = dir.File("cert.pem"), key = dir.File("key.pem");
+  REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                       "-addext subjectAltName=IP:127.0.0.1 -keyout '" + key + "' -out '" + cert +
+                       "' > /dev/null 2>&1").c_str()) == 0);
+  uint16_t port = 0;
+  {
+    HttpServer probe(Quick(), Echo);  // a free port: bound, then released
+    port = probe.port();
+  }
+  const std::string log = dir.File("s_server.log");
+  REQUIRE(std::system(("openssl s_server -accept " + std::to_string(port) + " -cert '" + cert +
+                       "' -key '" + key + "' -www > '" + log + "' 2>&1 & echo $! > '" +
+                       dir.File("pid") + "'").c_str()) == 0);
+  struct Kill {
+    std::string pid_file;
+    ~Kill() { std::system(("kill $(cat '" + pid_file + "') 2>/dev/null").c_str()); }
+  } kill_server{dir.File("pid")};
+  const Url url = ParseUrl("https://127.0.0.1:" + std::to_string(port));
+  HttpClientOptions trusted;
+  trusted.ca_file = cert;
+  trusted.timeout_s = 5;
+  HttpResponse r;
+  for (int i = 0; i < 50; ++i) {  // until s_server listens
+    try {
+      r = HttpClient(url, trusted).Send("GET", "/", "");
+      break;
+    } catch (const NetError& e) {
+      if (std::string(e.what()).find("connecting") == std::string::npos) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(r.status == 200);
+  CHECK_THAT(r.body, Catch::Contains("s_server"));
+  // The system's CAs do not know this certificate.
+  HttpClientOptions system_cas;
+  system_cas.timeout_s = 5;
+  CHECK_THROWS_WITH(HttpClient(url, system_cas).Send("GET", "/", ""),
+                    Catch::Contains("TLS handshake"));
+  // A certificate for another name is refused too.
+  const Url localhost = ParseUrl("https://localhost:" + std::to_string(port));
+  CHECK_THROWS_WITH(HttpClient(localhost, trusted).Send("GET", "/", ""),
+                    Catch::Contains("TLS handshake"));
+  // Unless checks are off.
+  HttpClientOptions unchecked;
+  unchecked.tls_verify = false;
+  unchecked.timeout_s = 5;
+  CHECK(HttpClient(localhost, unchecked).Send("GET", "/", "").status == 200);
 }

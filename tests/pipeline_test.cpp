@@ -19,6 +19,7 @@
 #include "engine/dataset.h"
 #include "engine/store.h"
 #include "engine/util.h"
+#include "net/judge_service.h"
 #include "tests/test_util.h"
 
 using namespace oversight;
@@ -432,6 +433,85 @@ TEST_CASE("A person judges a live experiment's debate through the GUI queue", "[
                       "(SELECT count(*) FROM judgements WHERE episode_id = e.id) FROM episodes e "
                       "WHERE stage = 'debate'") == "timed_out:timed_out:NULL:0");
   CHECK(QueryOne(db2, "SELECT status FROM pending_judgements") == "timed_out");
+}
+
+TEST_CASE("Two people on other machines judge one experiment through oversight serve", "[pipeline][gui]") {
+  TempDir dir("serve-judges");
+  const std::string db = CopyFixture(dir);
+  const pid_t run = Spawn({"run", ConfigPath("tiny_debate.json"), "--db", db, "--set",
+                           "stages[1].judge={\"name\":\"human\",\"model\":{\"name\":\"sparse\","
+                           "\"checkpoint\":\"tiny_judge_k6\"},\"timeout_s\":120,\"poll_ms\":50}",
+                           "--set", "stages[1].instances=2", "--set",
+                           "stages[1].protocol.first=honest", "--threads", "1"},
+                          dir / "run.log");
+  const pid_t serve = Spawn({"serve", "--db", db, "--port", "0", "--judge", "alice=alice-token-1",
+                             "--judge", "bob=bob-token-22"},
+                            dir / "serve.log");
+  // A failed check must not leave the two processes running.
+  struct Reap {
+    pid_t* pids[2];
+    ~Reap() {
+      for (pid_t* p : pids)
+        if (*p > 0) {
+          kill(*p, SIGKILL);
+          waitpid(*p, nullptr, 0);
+        }
+    }
+  };
+  pid_t run_pid = run, serve_pid = serve;
+  Reap reap{{&run_pid, &serve_pid}};
+  // The service prints its URL once it listens.
+  std::string url;
+  for (int i = 0; i < 100 && url.empty(); ++i) {
+    std::string log;
+    try {
+      log = ReadFile(dir / "serve.log");
+    } catch (const std::exception&) {  // not created yet
+    }
+    const size_t at = log.find("http://127.0.0.1:");
+    if (at != std::string::npos && log.find(' ', at) != std::string::npos)
+      url = log.substr(at, log.find(' ', at) - at);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(!url.empty());
+
+  // Alice judges the first item in the GUI, connected to the service.
+  const std::string script =
+      std::string("'") + OVERSIGHT_GUI_BIN + "' --connect '" + url +
+      "' --token alice-token-1 --panel queue --seconds 120 & gui=$!; " +
+      XWaitForTitle("Oversight Lab", 5) + XClickUntilTitle(118, 85, "item ", 240) +
+      XClicksUntilTitle({{119, 466}, {118, 545}}, "answered 1", 60) + "kill $gui; wait $gui; true";
+  const CommandResult gui = RunUnderXvfb(script);
+  INFO(gui.err);
+  CHECK(gui.status == 0);
+  // Bob judges the second through the HTTP API (as a second GUI would).
+  auto bob = MakeRemoteJudgeQueue(url, "bob-token-22");
+  std::optional<PendingJudgement> item;
+  for (int i = 0; i < 1200 && !item; ++i) {
+    item = bob->Claim();
+    if (!item) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(item);
+  HumanVerdict v;
+  v.verdict = nlohmann::json::parse(item->question)["choices"][0].dump();
+  v.confidence = 0.9;
+  CHECK(bob->Answer(item->id, v));
+  const int status = WaitStatus(run);
+  run_pid = 0;
+  INFO(ReadFile(dir / "run.log"));
+  REQUIRE(status == 0);
+  kill(serve, SIGINT);
+  CHECK(WaitStatus(serve) == 0);
+  serve_pid = 0;
+  CHECK_THAT(ReadFile(dir / "serve.log"), Catch::Contains("stopped:"));
+
+  CHECK(QueryColumn(db, "SELECT claimed_by || ':' || status || ':' || confidence FROM "
+                        "pending_judgements ORDER BY id") ==
+        std::vector<std::string>{"alice:answered:0.75", "bob:answered:0.9"});
+  CHECK(QueryOne(db, "SELECT count(*) FROM judgements j JOIN episodes e ON e.id = j.episode_id "
+                     "WHERE e.stage = 'debate' AND j.judge_kind = 'human' AND e.status = "
+                     "'complete'") == "2");
 }
 
 TEST_CASE("MCTS debate with a per-image judge cache: same episodes on 1 or 2 workers and after Ctrl-C + resume", "[pipeline][debate]") {

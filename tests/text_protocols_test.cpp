@@ -62,7 +62,8 @@ std::string TextConfig(const TempDir& dir, const FakeLlm& llm, int retries = 5) 
 }  // namespace
 
 TEST_CASE("Quotes are verified against the passage, as Khan et al. mark them", "[text]") {
-  const std::string passage = "The keeper  tended the lamp\nfor thirty years. He left “the wick” unlit.";
+  const std::string passage =
+      "The keeper  tended the lamp\nfor thirty years. He left “the wick” unlit.";
   const auto c = CheckQuotes(
       "See <quote>tended the lamp for thirty years</quote> and <quote>He LEFT \"the wick\" "
       "unlit.</quote> but <quote>the keeper ran out of oil</quote>.",
@@ -111,7 +112,8 @@ TEST_CASE("Judges' answers are parsed into a verdict and a confidence", "[text]"
 
 TEST_CASE("Prompt templates: fields are filled, unknown ones are errors naming file and line",
           "[text]") {
-  const auto t = PromptTemplate::FromText("Q: {{question}}\nA: {{ answer_a }} {{passage}}!", "t.txt");
+  const auto t =
+      PromptTemplate::FromText("Q: {{question}}\nA: {{ answer_a }} {{passage}}!", "t.txt");
   CHECK(t.Render({{"question", "why?"}, {"answer_a", "because"}}) == "Q: why?\nA: because !");
   CHECK_THROWS_WITH(PromptTemplate::FromText("line one\n{{questoin}}", "p.txt"),
                     Catch::Contains("p.txt:2: unknown placeholder {{questoin}}"));
@@ -125,8 +127,7 @@ TEST_CASE("Prompt templates: fields are filled, unknown ones are errors naming f
     CHECK_NOTHROW(PromptTemplate::Load(std::string("prompts/") + p + ".txt"));
 }
 
-TEST_CASE("Chat client: 429, 500, malformed and slow replies are retried, then succeed",
-          "[chat]") {
+TEST_CASE("Chat client: 429, 500, malformed and slow replies are retried, then succeed", "[chat]") {
   FakeLlm llm(kQa);
   llm.SetSlowSeconds(3);
   llm.Queue({FakeLlm::Fault::k429, FakeLlm::Fault::k500, FakeLlm::Fault::kMalformed,
@@ -158,9 +159,8 @@ TEST_CASE("Chat client: retries run out, other 4xx are not retried", "[chat]") {
   ChatEndpoint e = Endpoint(llm);
   e.retries = 2;
   llm.Queue({FakeLlm::Fault::k500, FakeLlm::Fault::k500, FakeLlm::Fault::kNoChoices});
-  CHECK_THROWS_WITH(ChatClient(e).Complete(kAsk),
-                    Catch::Contains("failed after 3 attempts") &&
-                        Catch::Contains("not a chat completion"));
+  CHECK_THROWS_WITH(ChatClient(e).Complete(kAsk), Catch::Contains("failed after 3 attempts") &&
+                                                      Catch::Contains("not a chat completion"));
   CHECK(llm.requests() == 3);
 
   e.base_url = "http://127.0.0.1:" + std::to_string(llm.port()) + "/v2";  // wrong path: 404
@@ -193,8 +193,7 @@ TEST_CASE("Chat client: at most max_concurrent requests in flight per endpoint",
   e.max_concurrent = 2;
   ChatClient a(e), b(e);  // two clients of one endpoint share the limit
   std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i)
-    threads.emplace_back([&, i] { (i % 2 ? a : b).Complete(kAsk); });
+  for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { (i % 2 ? a : b).Complete(kAsk); });
   for (auto& t : threads) t.join();
   CHECK(llm.requests() == 8);
   CHECK(llm.max_in_flight() == 2);
@@ -214,8 +213,7 @@ TEST_CASE("Text endpoints: bad options are config errors naming the key", "[chat
                     Catch::Contains("api_key"));
 }
 
-TEST_CASE("Text debate end to end: oversight run against a scripted model server",
-          "[text-e2e]") {
+TEST_CASE("Text debate end to end: oversight run against a scripted model server", "[text-e2e]") {
   TempDir dir("text-e2e");
   FakeLlm llm(kQa);
   ::setenv("OVERSIGHT_TEST_KEY", "sk-secret-e2e", 1);
@@ -234,38 +232,44 @@ TEST_CASE("Text debate end to end: oversight run against a scripted model server
   // 12 questions x 2 variants per stage.
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes") == "72");
   // The first episode's judge never answered readably: recorded as such.
-  CHECK(QueryOne(db, "SELECT status || ' ' || outcome || ' ' || ifnull(correct, 'NULL') FROM "
-                     "episodes WHERE stage = 'direct_closed' AND idx = 0") ==
+  CHECK(QueryOne(db,
+                 "SELECT status || ' ' || outcome || ' ' || ifnull(correct, 'NULL') FROM "
+                 "episodes WHERE stage = 'direct_closed' AND idx = 0") ==
         "unparseable unparseable NULL");
-  CHECK(QueryOne(db, "SELECT json_array_length(detail, '$.answers') FROM judgements j JOIN "
-                     "episodes e ON e.id = j.episode_id WHERE e.stage = 'direct_closed' AND "
-                     "e.idx = 0") == "3");
+  CHECK(QueryOne(db,
+                 "SELECT json_array_length(detail, '$.answers') FROM judgements j JOIN "
+                 "episodes e ON e.id = j.episode_id WHERE e.stage = 'direct_closed' AND "
+                 "e.idx = 0") == "3");
   // A judge without the passage that always says A is right exactly when the
   // correct answer is shown first: half the time, whatever the order.
-  CHECK(QueryOne(db, "SELECT sum(correct) || '/' || count(correct) FROM episodes WHERE stage = "
-                     "'direct_closed'") == "11/23");
+  CHECK(QueryOne(db,
+                 "SELECT sum(correct) || '/' || count(correct) FROM episodes WHERE stage = "
+                 "'direct_closed'") == "11/23");
   // Consultancy: believing only verified quotes is right on the 8 questions
   // with passages, and on the 4 closed-book ones only when the consultant
   // argued the wrong answer.
   CHECK(QueryOne(db, "SELECT sum(correct) FROM episodes WHERE stage = 'consultancy'") == "20");
   // Debate: the honest debater's quotes are verified, the liar's are not.
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
-                     "WHERE e.stage = 'debate'") == "96");  // 24 x 2 rounds x 2 debaters
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
-                     "WHERE e.stage = 'debate' AND json_extract(t.action, '$.answer') = "
-                     "CAST(e.truth AS INTEGER) AND e.instance NOT LIKE 'capital%' AND "
-                     "e.instance NOT LIKE 'water%' AND e.instance NOT LIKE 'prime%' AND "
-                     "e.instance NOT LIKE 'planet%' AND (json_extract(t.action, "
-                     "'$.verified') <> 1 OR t.content NOT LIKE '%<v_quote>%')") == "0");
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
-                     "WHERE e.stage = 'debate' AND json_extract(t.action, '$.answer') <> "
-                     "CAST(e.truth AS INTEGER) AND json_extract(t.action, '$.verified') > 0") ==
-        "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                 "WHERE e.stage = 'debate'") == "96");  // 24 x 2 rounds x 2 debaters
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                 "WHERE e.stage = 'debate' AND json_extract(t.action, '$.answer') = "
+                 "CAST(e.truth AS INTEGER) AND e.instance NOT LIKE 'capital%' AND "
+                 "e.instance NOT LIKE 'water%' AND e.instance NOT LIKE 'prime%' AND "
+                 "e.instance NOT LIKE 'planet%' AND (json_extract(t.action, "
+                 "'$.verified') <> 1 OR t.content NOT LIKE '%<v_quote>%')") == "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                 "WHERE e.stage = 'debate' AND json_extract(t.action, '$.answer') <> "
+                 "CAST(e.truth AS INTEGER) AND json_extract(t.action, '$.verified') > 0") == "0");
   CHECK(QueryOne(db, "SELECT sum(correct) FROM episodes WHERE stage = 'debate'") == "20");
   // Sequential turns: debater B's first argument saw A's.
   // Usage and latency are logged per turn and per judgement.
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns WHERE latency_ms <= 0 OR "
-                     "json_extract(action, '$.usage.prompt_tokens') IS NULL") == "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns WHERE latency_ms <= 0 OR "
+                 "json_extract(action, '$.usage.prompt_tokens') IS NULL") == "0");
   CHECK(QueryOne(db, "SELECT count(DISTINCT judge_kind) || judge_kind FROM judgements") ==
         "1remote");
   CHECK(QueryOne(db, "SELECT count(*) FROM judgements WHERE judge <> 'remote:fake-judge'") == "0");
@@ -275,6 +279,10 @@ TEST_CASE("Text debate end to end: oversight run against a scripted model server
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(bytes.find("sk-secret-e2e") == std::string::npos);
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE status = 'failed'") == "0");
+  // The report says what its accuracy leaves out, and has no image-debate table.
+  const auto report = RunOversight({"report", "--db", db});
+  CHECK_THAT(report.out, Catch::Contains("direct_closed: 1 unparseable (no verdict"));
+  CHECK_THAT(report.out, !Catch::Contains("Irving et al. 2018, Table 2"));
 }
 
 TEST_CASE("Text debate: a model server that dies fails episodes whole, and --resume plays them",
@@ -289,14 +297,17 @@ TEST_CASE("Text debate: a model server that dies fails episodes whole, and --res
   REQUIRE(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("episodes failed") && Catch::Contains("--resume"));
   CHECK(QueryOne(db, "SELECT status FROM experiments") == "failed");
-  const int failed = std::stoi(QueryOne(db, "SELECT count(*) FROM episodes WHERE status = 'failed'"));
+  const int failed =
+      std::stoi(QueryOne(db, "SELECT count(*) FROM episodes WHERE status = 'failed'"));
   CHECK(failed > 0);
-  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE status = 'failed' AND (error NOT LIKE "
-                     "'%HTTP 503%' OR outcome <> 'failed' OR correct IS NOT NULL OR EXISTS (SELECT "
-                     "1 FROM judgements j WHERE j.episode_id = e.id))") == "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM episodes e WHERE status = 'failed' AND (error NOT LIKE "
+                 "'%HTTP 503%' OR outcome <> 'failed' OR correct IS NOT NULL OR EXISTS (SELECT "
+                 "1 FROM judgements j WHERE j.episode_id = e.id))") == "0");
   // Nothing half-written: every episode that is not failed is whole.
-  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE status <> 'failed' AND NOT EXISTS "
-                     "(SELECT 1 FROM judgements j WHERE j.episode_id = e.id)") == "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM episodes e WHERE status <> 'failed' AND NOT EXISTS "
+                 "(SELECT 1 FROM judgements j WHERE j.episode_id = e.id)") == "0");
 
   llm.SetDownAfter(-1);
   llm.SetDown(false);
@@ -305,8 +316,9 @@ TEST_CASE("Text debate: a model server that dies fails episodes whole, and --res
   REQUIRE(r.status == 0);
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes WHERE status = 'failed'") == "0");
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes") == "72");
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
-                     "WHERE e.stage = 'debate'") == "96");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                 "WHERE e.stage = 'debate'") == "96");
 }
 
 TEST_CASE("Text protocols: bad configs fail before anything runs, naming the key", "[text-e2e]") {
