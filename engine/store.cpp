@@ -579,6 +579,10 @@ void Store::Migrate() {
   tx.Commit();
 }
 
+int64_t Store::SchemaVersion() {
+  return QueryInt(db_, path_, "PRAGMA user_version", "read schema version");
+}
+
 void Store::Exec(const std::string& sql, const char* what) {
   ExecSql(db_, path_, sql.c_str(), what);
 }

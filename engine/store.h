@@ -141,6 +141,9 @@ class Store {
 
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
+  // PRAGMA user_version: kSchemaVersion, or less for an older file opened
+  // read-only (readers then skip what the file does not have).
+  int64_t SchemaVersion();
 
   // Experiments.
   int64_t CreateExperiment(const std::string& name,

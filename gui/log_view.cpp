@@ -158,6 +158,11 @@ std::optional<EpisodeDetail> LogView::Episode(int64_t id) {
   if (!q.Next()) return std::nullopt;
   EpisodeDetail d;
   d.episode = ReadEpisode(q);
+  if (store_->SchemaVersion() >= 3) {
+    Stmt err(db, "SELECT coalesce(error, '') FROM episodes WHERE id = ?1", "read episode error");
+    err.Bind(1, id);
+    if (err.Next()) d.error = err.Text(0);
+  }
   Stmt t(db,
          "SELECT id, idx, role, coalesce(agent, ''), coalesce(action, ''), "
          "coalesce(content, ''), parent_turn_id FROM turns WHERE episode_id = ?1 ORDER BY idx",

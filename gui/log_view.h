@@ -55,6 +55,7 @@ struct JudgementItem {
 
 struct EpisodeDetail {
   EpisodeItem episode;
+  std::string error;  // why a failed episode failed (schema 3; "" before)
   std::vector<TurnItem> turns;
   std::vector<JudgementItem> judgements;
 };

@@ -289,6 +289,34 @@ void ReplayPanel::Open(int64_t episode_id) {
   step = detail ? static_cast<int>(Reveals(*detail).size()) : 0;
 }
 
+namespace {
+
+// A text argument with its quotes marked (protocols/text.h): verified quotes
+// green, unverified red, each on its own wrapped line.
+void DrawMarkedText(const std::string& text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t v = text.find("<v_quote>", pos), u = text.find("<u_quote>", pos);
+    const size_t open = std::min(v, u);
+    const std::string plain = text.substr(pos, open == std::string::npos ? std::string::npos
+                                                                          : open - pos);
+    if (!plain.empty()) ImGui::TextWrapped("%s", plain.c_str());
+    if (open == std::string::npos) break;
+    const bool verified = open == v;
+    const std::string close = verified ? "</v_quote>" : "</u_quote>";
+    const size_t end = text.find(close, open + 9);
+    const std::string quote = text.substr(open + 9, end == std::string::npos ? std::string::npos
+                                                                              : end - open - 9);
+    ImGui::PushStyleColor(ImGuiCol_Text, verified ? ImVec4(0.4f, 0.9f, 0.4f, 1)
+                                                  : ImVec4(1, 0.4f, 0.4f, 1));
+    ImGui::TextWrapped("%s \"%s\"", verified ? "[verified]" : "[unverified]", quote.c_str());
+    ImGui::PopStyleColor();
+    pos = end == std::string::npos ? text.size() : end + close.size();
+  }
+}
+
+}  // namespace
+
 void ReplayPanel::Draw() {
   if (!error.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error.c_str());
   if (!detail) {
@@ -340,6 +368,32 @@ void ReplayPanel::Draw() {
     }
     ImGui::EndTable();
   }
+  const bool text = e.task == "qa";
+  if (text && ImGui::BeginChild("transcript", ImVec2(0, 360), true)) {
+    // A text protocol's arguments, readable, quotes marked.
+    for (const TurnItem& t : detail->turns) {
+      const nlohmann::json a = nlohmann::json::parse(t.action, nullptr, false);
+      std::string head = t.role;
+      if (a.is_object() && a.contains("round")) head += ", round " + a["round"].dump();
+      if (a.is_object() && a.contains("answer"))
+        head += ", arguing for answer " + a["answer"].dump() +
+                (e.truth == a["answer"].dump() ? " (correct)" : " (wrong)");
+      ImGui::TextColored(ImVec4(0.5f, 0.7f, 1, 1), "%s", head.c_str());
+      DrawMarkedText(t.content);
+      ImGui::Separator();
+    }
+    for (const JudgementItem& j : detail->judgements) {
+      const nlohmann::json d = nlohmann::json::parse(j.detail, nullptr, false);
+      if (!d.is_object() || !d.contains("answers") || !d["answers"].is_array()) continue;
+      for (const auto& answer : d["answers"]) {
+        ImGui::TextColored(ImVec4(0.5f, 0.7f, 1, 1), "judge's answer");
+        if (answer.is_string()) ImGui::TextWrapped("%s", answer.get<std::string>().c_str());
+      }
+    }
+  }
+  if (text) ImGui::EndChild();
+  if (!detail->error.empty())
+    ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "failed: %s", detail->error.c_str());
   for (const JudgementItem& j : detail->judgements) {
     ImGui::Text("judge %s (%s): verdict %s, confidence %s", j.judge.c_str(), j.judge_kind.c_str(),
                 j.verdict.c_str(),

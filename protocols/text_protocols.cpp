@@ -60,6 +60,18 @@ struct TextGame {
             {"passage", ""},
             {"transcript", ""}};
   }
+  // What the speaker for answer `side` (0 = A) is told in `round`.
+  Fields Speaker(const std::string& protocol, int rounds, int side, int round,
+                 const std::string& transcript) const {
+    Fields f = Base(protocol, rounds);
+    f["passage"] = q->passage;
+    f["side"] = SideName(side);
+    f["your_answer"] = q->answers[Dataset(side)];
+    f["other_answer"] = q->answers[1 - Dataset(side)];
+    f["round"] = std::to_string(round);
+    f["transcript"] = transcript;
+    return f;
+  }
 };
 
 TextAgent& RequireTextAgent(const ConfigNode& node, const std::unique_ptr<Agent>& agent) {
@@ -202,13 +214,7 @@ class TextConsultancy : public TextProtocol {
     const int side = game.Side(variant);
     std::string transcript;
     for (int r = 1; r <= rounds_; ++r) {
-      Fields fields = game.Base(name_, rounds_);
-      fields["passage"] = q.passage;
-      fields["side"] = SideName(side);
-      fields["your_answer"] = q.answers[variant];
-      fields["other_answer"] = q.answers[1 - variant];
-      fields["round"] = std::to_string(r);
-      fields["transcript"] = transcript;
+      const Fields fields = game.Speaker(name_, rounds_, side, r, transcript);
       const std::string said = Argue(consultant_, fields, "consultant", game, side, r, rng, rec);
       transcript += "Consultant (arguing for " + std::string(SideName(side)) + "), round " +
                     std::to_string(r) + ":\n" + said + "\n\n";
@@ -244,13 +250,8 @@ class TextDebate : public TextProtocol {
       for (int side = 0; side < 2; ++side) {
         const int answer = game.Dataset(side);
         const TextAgent& agent = *text_[text_.size() == 1 ? 0 : answer];
-        Fields fields = game.Base(name_, rounds_);
-        fields["passage"] = q.passage;
-        fields["side"] = SideName(side);
-        fields["your_answer"] = q.answers[answer];
-        fields["other_answer"] = q.answers[1 - answer];
-        fields["round"] = std::to_string(r);
-        fields["transcript"] = sequential_ ? transcript : before;
+        const Fields fields =
+            game.Speaker(name_, rounds_, side, r, sequential_ ? transcript : before);
         const std::string said =
             Argue(agent, fields, side == 0 ? "debater_a" : "debater_b", game, side, r, rng, rec);
         transcript += "Debater " + std::string(SideName(side)) + ", round " + std::to_string(r) +

@@ -208,6 +208,52 @@ TEST_CASE("The replay panel draws an episode's reveals in the debaters' colours"
   CHECK(png2.Count(0, 80, 400, 460, 69, 152, 255) < 50);
 }
 
+TEST_CASE("The replay panel shows a text debate with verified and unverified quotes marked", "[gui]") {
+  TempDir dir("gui-text");
+  const std::string db = dir / "text.db";
+  {
+    auto store = Store::Open(db);
+    EpisodeRecord e;
+    e.experiment_id = store->CreateExperiment("text", "{}", 1, "v");
+    e.stage = "debate";
+    e.protocol = "debate";
+    e.task = "qa";
+    e.instance = "lighthouse#first=0";
+    e.truth = "0";
+    e.outcome = "0";
+    e.correct = 1;
+    for (int side = 0; side < 2; ++side) {
+      TurnRecord t;
+      t.idx = side;
+      t.role = side == 0 ? "debater_a" : "debater_b";
+      t.agent = "remote:m";
+      t.action = "{\"answer\":" + std::to_string(side) + ",\"round\":1}";
+      t.content = side == 0 ? "It says <v_quote>an electric beacon on the breakwater, replacing the "
+                              "old lamp for good and all</v_quote>."
+                            : "It says <u_quote>the keeper ran out of oil for the lamp that "
+                              "winter, and never bought more</u_quote>.";
+      e.turns.push_back(t);
+    }
+    JudgementRecord j;
+    j.judge = "remote:m";
+    j.judge_kind = JudgeKind::kRemote;
+    j.verdict = "0";
+    j.detail = R"({"answers": ["Answer: A\nConfidence: 0.9"]})";
+    e.judgements.push_back(j);
+    store->InsertEpisodes({e});
+  }
+  const auto r = RunGui({"--db", db, "--panel", "replay", "--episode", "1", "--screenshot",
+                         dir / "replay.png", "--frames", "4"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Png png;
+  REQUIRE(png.Load(dir / "replay.png"));
+  // Below the turn table: the verified quote in green, the unverified in red
+  // (gui/panels.cpp, DrawMarkedText), each a line of ~80 characters.
+  CHECK(png.Count(0, 250, 1280, 600, 102, 230, 102) > 300);
+  CHECK(png.Count(0, 250, 1280, 600, 255, 102, 102) > 300);
+}
+
 TEST_CASE("The browser lists the episodes, and bad input gets a message, not a crash", "[gui]") {
   TempDir dir("gui-browse");
   const std::string db = MakeLog(dir);
