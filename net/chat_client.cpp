@@ -145,6 +145,9 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
   const auto t0 = std::chrono::steady_clock::now();
   double wait_s = endpoint_.backoff_s;
   for (int attempt = 0;; ++attempt) {
+    // Ctrl-C: the episode is abandoned (not logged) rather than finished
+    // call by call; --resume plays it again.
+    if (InterruptFlag().load()) throw Interrupted();
     reply.attempts = attempt + 1;
     std::string failure;
     double retry_after = -1;

@@ -105,6 +105,10 @@ void FakeLlm::SetSlowSeconds(double s) {
   std::lock_guard<std::mutex> lock(mu_);
   slow_s_ = s;
 }
+void FakeLlm::SetDelay(double s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  delay_s_ = s;
+}
 void FakeLlm::SetDownAfter(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   down_after_ = n;
@@ -140,7 +144,7 @@ HttpReply FakeLlm::Handle(const HttpRequest& req) {
   } leave{this};
   const auto body = nlohmann::json::parse(req.body, nullptr, false);
   std::optional<Fault> fault;
-  double slow_s = 0;
+  double slow_s = 0, delay_s = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     bodies_.push_back(body);
@@ -155,7 +159,9 @@ HttpReply FakeLlm::Handle(const HttpRequest& req) {
       faults_.pop_front();
     }
     slow_s = slow_s_;
+    delay_s = delay_s_;
   }
+  if (delay_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay_s));
   if (body.is_discarded() || !body.is_object() || !body.contains("messages") ||
       !body["messages"].is_array() || body["messages"].empty() || !body.contains("model"))
     return JsonError(400, "expected {\"model\": ..., \"messages\": [...]}");

@@ -53,6 +53,7 @@ class FakeLlm {
   void SetDownAfter(int64_t n);           // down once n requests came
   int max_in_flight() const;              // most requests handled at once
   void SetSlowSeconds(double s);
+  void SetDelay(double s);                 // every reply waits this long
   // Requests received (bodies as JSON, "Authorization" headers).
   int64_t requests() const;
   std::vector<nlohmann::json> bodies() const;
@@ -71,6 +72,7 @@ class FakeLlm {
   int64_t down_after_ = -1;
   int in_flight_ = 0, max_in_flight_ = 0;
   double slow_s_ = 2;
+  double delay_s_ = 0;
   std::vector<nlohmann::json> bodies_;
   std::vector<std::string> auth_;
   std::unique_ptr<HttpServer> server_;

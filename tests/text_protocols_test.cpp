@@ -321,6 +321,37 @@ TEST_CASE("Text debate: a model server that dies fails episodes whole, and --res
                  "WHERE e.stage = 'debate'") == "96");
 }
 
+TEST_CASE("Text debate: Ctrl-C abandons the episodes in flight, and --resume completes the run",
+          "[text-e2e]") {
+  TempDir dir("text-int");
+  FakeLlm llm(kQa);
+  ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
+  const std::string config = TextConfig(dir, llm);
+  const std::string db = dir.File("text.db");
+  llm.SetDelay(0.2);  // every call 0.2 s: the run would take ~30 s
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = RunCommand("", "sh",
+                            {"-c", std::string("'") + OVERSIGHT_BIN + "' run '" + config +
+                                       "' --db '" + db + "' & p=$!; sleep 2; kill -INT $p; wait $p"});
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.err);
+  CHECK(r.status == 130);
+  CHECK(s < 8);  // the calls in flight end; the episodes are not played out
+  CHECK(QueryOne(db, "SELECT status FROM experiments") == "interrupted");
+  const int logged = std::stoi(QueryOne(db, "SELECT count(*) FROM episodes"));
+  CHECK(logged < 72);
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE status <> 'complete' OR NOT EXISTS "
+                     "(SELECT 1 FROM judgements j WHERE j.episode_id = e.id)") == "0");
+  llm.SetDelay(0);
+  const auto resumed = RunOversight({"run", config, "--db", db, "--resume"});
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(QueryOne(db, "SELECT count(*) FROM episodes") == "72");
+  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                     "WHERE e.stage = 'debate'") == "96");
+  CHECK(QueryOne(db, "SELECT status FROM experiments") == "finished");
+}
+
 TEST_CASE("Text protocols: bad configs fail before anything runs, naming the key", "[text-e2e]") {
   TempDir dir("text-bad");
   FakeLlm llm(kQa);
