@@ -27,6 +27,7 @@
 
 #include "engine/store.h"
 #include "net/judge_service.h"
+#include "queue_fixture.h"
 
 namespace fs = std::filesystem;
 using namespace oversight;
@@ -70,26 +71,7 @@ Args ParseArgs(int argc, char** argv) {
 }
 
 std::string MakeDb(const std::string& dir, const std::string& name, int items) {
-  const std::string path = dir + "/" + name;
-  auto store = Store::Open(path);
-  const int64_t x = store->CreateExperiment("bench", "{}", 1, "v");
-  for (int i = 0; i < items; ++i) {
-    PendingJudgement p;
-    p.experiment_id = x;
-    p.stage = "debate";
-    p.episode_idx = i;
-    p.protocol = "debate";
-    p.task = "mnist";
-    p.instance = "test-" + std::to_string(i);
-    // A precommit debate's view: 6 reveals and two claims.
-    p.question = R"({"choices":[3,5],"reveals":[)";
-    for (int k = 0; k < 6; ++k)
-      p.question += std::string(k ? "," : "") + R"({"pixel":)" + std::to_string(200 + 29 * k) +
-                    R"(,"value":0.8,"player":")" + (k % 2 ? "B" : "A") + "\"}";
-    p.question += "]}";
-    store->AddPending(p);
-  }
-  return path;
+  return testing::MakeQueueDb(dir + "/" + name, items);
 }
 
 struct Result {

@@ -6,6 +6,7 @@
 
 #include "engine/store.h"
 #include "net/judge_service.h"
+#include "queue_fixture.h"
 #include "test_util.h"
 
 using namespace oversight;
@@ -14,23 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// A log with `n` items waiting, each with choices [3, 5].
+// A log with `n` items waiting, each with choices [3, 5] and one reveal.
 std::string QueueDb(const TempDir& dir, int n) {
-  const std::string path = dir.File("queue.db");
-  auto store = Store::Open(path);
-  const int64_t x = store->CreateExperiment("q", "{}", 1, "v");
-  for (int i = 0; i < n; ++i) {
-    PendingJudgement p;
-    p.experiment_id = x;
-    p.stage = "debate";
-    p.episode_idx = i;
-    p.protocol = "debate";
-    p.task = "mnist";
-    p.instance = "test-" + std::to_string(i);
-    p.question = R"({"choices": [3, 5], "reveals": [{"pixel": 100, "value": 0.5, "player": "A"}]})";
-    store->AddPending(p);
-  }
-  return path;
+  return MakeQueueDb(dir.File("queue.db"), n, 1);
 }
 
 struct Service {
