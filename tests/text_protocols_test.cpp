@@ -352,6 +352,44 @@ TEST_CASE("Text debate: Ctrl-C abandons the episodes in flight, and --resume com
   CHECK(QueryOne(db, "SELECT status FROM experiments") == "finished");
 }
 
+TEST_CASE("Text debate: simultaneous turns see only earlier rounds and sequential turns see the other side too",
+          "[text-e2e]") {
+  TempDir dir("text-turns");
+  ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
+  for (const std::string turns : {"simultaneous", "sequential"}) {
+    FakeLlm llm(kQa);
+    const std::string config = TextConfig(dir, llm);
+    const std::string db = dir.File(turns + ".db");
+    // The debate stage alone, on the first question (2 episodes, 2 rounds).
+    nlohmann::json c = LoadJsonFile(config);
+    c["stages"] = nlohmann::json::array({c["stages"][2]});
+    c["stages"][0]["instances"] = 1;
+    c["stages"][0]["protocol"]["turns"] = turns;
+    c["threads"] = 1;
+    std::ofstream(config) << c.dump();
+    const auto r = RunOversight({"run", config, "--db", db});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    // Requests in order: episode 0 is A r1, B r1, A r2, B r2, the judge.
+    const auto bodies = llm.bodies();
+    REQUIRE(bodies.size() == 10);
+    auto prompt = [&](int i) { return bodies[i]["messages"].back()["content"].get<std::string>(); };
+    INFO(turns);
+    CHECK_THAT(prompt(0), Catch::Contains("Debater A") && Catch::Contains("round 1 of 2"));
+    CHECK_THAT(prompt(1), Catch::Contains("Debater B") && Catch::Contains("round 1 of 2"));
+    const bool sees_a = prompt(1).find("Debater A, round 1:") != std::string::npos;
+    CHECK(sees_a == (turns == "sequential"));
+    // Round 2: both see round 1 whole; B sees A's round 2 only when sequential.
+    CHECK_THAT(prompt(2), Catch::Contains("Debater A, round 1:") && Catch::Contains("Debater B, round 1:"));
+    CHECK((prompt(3).find("Debater A, round 2:") != std::string::npos) == (turns == "sequential"));
+    CHECK_THAT(prompt(4), Catch::Contains("You are the judge") &&
+                              Catch::Contains("Debater B, round 2:") &&
+                              !Catch::Contains("<passage>"));
+    CHECK(bodies[4]["model"] == "fake-judge");
+    CHECK(bodies[0]["model"] == "fake-debater");
+  }
+}
+
 TEST_CASE("Text protocols: bad configs fail before anything runs, naming the key", "[text-e2e]") {
   TempDir dir("text-bad");
   FakeLlm llm(kQa);
