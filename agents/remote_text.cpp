@@ -83,8 +83,8 @@ class RemoteJudge : public TextJudge {
   JudgeKind kind() const override { return JudgeKind::kRemote; }
   void Open(StageContext&) override {}
 
-  TextVerdict Decide(const std::map<std::string, std::string>& fields,
-                     uint64_t seed) const override {
+  TextVerdict Decide(const std::map<std::string, std::string>& fields, uint64_t seed,
+                     const EpisodeRecord&) const override {
     TextVerdict v;
     nlohmann::json usage = nlohmann::json::array();
     for (int t = 0; t < tries_; ++t) {

@@ -127,12 +127,16 @@ std::optional<int64_t> BrowsePanel::Draw() {
     const struct {
       const char* name;
       EpisodeColumn col;
-    } columns[] = {{"id", EpisodeColumn::kId},           {"stage", EpisodeColumn::kStage},
-                   {"protocol", EpisodeColumn::kProtocol}, {"instance", EpisodeColumn::kInstance},
-                   {"truth", EpisodeColumn::kTruth},     {"outcome", EpisodeColumn::kOutcome},
+    } columns[] = {{"id", EpisodeColumn::kId},
+                   {"stage", EpisodeColumn::kStage},
+                   {"protocol", EpisodeColumn::kProtocol},
+                   {"instance", EpisodeColumn::kInstance},
+                   {"truth", EpisodeColumn::kTruth},
+                   {"outcome", EpisodeColumn::kOutcome},
                    {"correct", EpisodeColumn::kCorrect}};
     for (const auto& c : columns)
-      ImGui::TableSetupColumn(c.name, c.col == EpisodeColumn::kId ? ImGuiTableColumnFlags_DefaultSort : 0,
+      ImGui::TableSetupColumn(c.name,
+                              c.col == EpisodeColumn::kId ? ImGuiTableColumnFlags_DefaultSort : 0,
                               0.0f, static_cast<ImGuiID>(c.col));
     ImGui::TableHeadersRow();
     if (ImGuiTableSortSpecs* specs = ImGui::TableGetSortSpecs()) {
@@ -191,7 +195,8 @@ std::optional<int64_t> BrowsePanel::Draw() {
       }
     }
     if (scroll_rows_per_frame > 0) {  // wraps to the top at the end
-      const float y = ImGui::GetScrollY() + scroll_rows_per_frame * ImGui::GetTextLineHeightWithSpacing();
+      const float y =
+          ImGui::GetScrollY() + scroll_rows_per_frame * ImGui::GetTextLineHeightWithSpacing();
       ImGui::SetScrollY(y > ImGui::GetScrollMaxY() ? 0.0f : y);
     }
     ImGui::EndTable();
@@ -233,8 +238,7 @@ Rgb RoleRgb(const std::string& role) {
 
 }  // namespace
 
-void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels,
-                     bool numbered) {
+void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels, bool numbered) {
   const float cell = 12.0f;
   const ImVec2 origin = ImGui::GetCursorScreenPos();
   ImDrawList* draw = ImGui::GetWindowDrawList();
@@ -248,14 +252,16 @@ void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixel
       if (!image[p]) continue;
       const float g = image[p] / 255.0f * 0.6f;
       const ImVec2 a = cell_at(p);
-      draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell), ImGui::GetColorU32(ImVec4(g, g, g, 1)));
+      draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell),
+                          ImGui::GetColorU32(ImVec4(g, g, g, 1)));
     }
   for (size_t k = 0; k < pixels.size(); ++k) {
     const CanvasPixel& c = pixels[k];
     const float v = 0.35f + 0.65f * std::clamp(c.value, 0.0f, 1.0f);
     const ImVec2 a = cell_at(c.pixel);
-    draw->AddRectFilled(a, ImVec2(a.x + cell, a.y + cell),
-                        ImGui::GetColorU32(ImVec4(c.colour.r * v, c.colour.g * v, c.colour.b * v, 1)));
+    draw->AddRectFilled(
+        a, ImVec2(a.x + cell, a.y + cell),
+        ImGui::GetColorU32(ImVec4(c.colour.r * v, c.colour.g * v, c.colour.b * v, 1)));
     if (!numbered) continue;
     char label[16];
     std::snprintf(label, sizeof label, "%zu", k + 1);
@@ -298,17 +304,17 @@ void DrawMarkedText(const std::string& text) {
   while (pos < text.size()) {
     const size_t v = text.find("<v_quote>", pos), u = text.find("<u_quote>", pos);
     const size_t open = std::min(v, u);
-    const std::string plain = text.substr(pos, open == std::string::npos ? std::string::npos
-                                                                          : open - pos);
+    const std::string plain =
+        text.substr(pos, open == std::string::npos ? std::string::npos : open - pos);
     if (!plain.empty()) ImGui::TextWrapped("%s", plain.c_str());
     if (open == std::string::npos) break;
     const bool verified = open == v;
     const std::string close = verified ? "</v_quote>" : "</u_quote>";
     const size_t end = text.find(close, open + 9);
-    const std::string quote = text.substr(open + 9, end == std::string::npos ? std::string::npos
-                                                                              : end - open - 9);
-    ImGui::PushStyleColor(ImGuiCol_Text, verified ? ImVec4(0.4f, 0.9f, 0.4f, 1)
-                                                  : ImVec4(1, 0.4f, 0.4f, 1));
+    const std::string quote =
+        text.substr(open + 9, end == std::string::npos ? std::string::npos : end - open - 9);
+    ImGui::PushStyleColor(ImGuiCol_Text,
+                          verified ? ImVec4(0.4f, 0.9f, 0.4f, 1) : ImVec4(1, 0.4f, 0.4f, 1));
     ImGui::TextWrapped("%s \"%s\"", verified ? "[verified]" : "[unverified]", quote.c_str());
     ImGui::PopStyleColor();
     pos = end == std::string::npos ? text.size() : end + close.size();
@@ -348,9 +354,10 @@ void ReplayPanel::Draw() {
     DrawPixelCanvas(show_image && image.size() == 784 ? image.data() : nullptr, shown,
                     /*numbered=*/true);
   }
-  if (ImGui::BeginTable("turns", 5, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter |
-                                        ImGuiTableFlags_ScrollY,
-                        ImVec2(0, 180))) {
+  if (ImGui::BeginTable(
+          "turns", 5,
+          ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter | ImGuiTableFlags_ScrollY,
+          ImVec2(0, 180))) {
     for (const char* h : {"turn", "role", "agent", "action", "parent"}) ImGui::TableSetupColumn(h);
     ImGui::TableHeadersRow();
     for (const TurnItem& t : detail->turns) {
@@ -396,8 +403,7 @@ void ReplayPanel::Draw() {
     ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "failed: %s", detail->error.c_str());
   for (const JudgementItem& j : detail->judgements) {
     ImGui::Text("judge %s (%s): verdict %s, confidence %s", j.judge.c_str(), j.judge_kind.c_str(),
-                j.verdict.c_str(),
-                j.confidence ? std::to_string(*j.confidence).c_str() : "-");
+                j.verdict.c_str(), j.confidence ? std::to_string(*j.confidence).c_str() : "-");
     const nlohmann::json d = nlohmann::json::parse(j.detail, nullptr, false);
     if (d.is_object() && d.contains("logits") && d["logits"].is_array()) {
       std::vector<float> logits;
@@ -470,6 +476,61 @@ void DashboardPanel::Draw(int64_t experiment_id) {
 // ---------------------------------------------------------------------------
 QueuePanel::~QueuePanel() = default;
 
+// A text item: the question, the answers, the passage (direct with the
+// passage), the arguments; the verdict is "A" or "B".
+void QueuePanel::DrawTextItem() {
+  auto str = [&](const char* k) {
+    return text.contains(k) && text[k].is_string() ? text[k].get<std::string>() : std::string();
+  };
+  ImGui::TextWrapped("Question: %s", str("question").c_str());
+  ImGui::TextWrapped("A: %s", str("answer_a").c_str());
+  ImGui::TextWrapped("B: %s", str("answer_b").c_str());
+  if (!str("consultant_side").empty())
+    ImGui::Text("The consultant argues for %s (as often for the wrong answer as the right one).",
+                str("consultant_side").c_str());
+  if (ImGui::BeginChild("item text", ImVec2(0, 330), true)) {
+    if (!str("passage").empty()) {
+      ImGui::TextColored(ImVec4(0.5f, 0.7f, 1, 1), "passage");
+      ImGui::TextWrapped("%s", str("passage").c_str());
+    }
+    if (!str("transcript").empty()) DrawMarkedText(str("transcript"));
+  }
+  ImGui::EndChild();
+  ImGui::TextUnformatted("Which answer is correct?");
+  ImGui::RadioButton("A", &choice, 0);
+  ImGui::SameLine();
+  ImGui::RadioButton("B", &choice, 1);
+  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason))
+    Submit(choice == 0 ? "A" : "B");
+  ImGui::SameLine();
+  if (ImGui::Button("Skip")) {
+    item.reset();
+    message = "Skipped.";
+  }
+}
+
+// Sends the verdict for the item shown.
+void QueuePanel::Submit(const std::string& verdict) {
+  HumanVerdict v;
+  v.verdict = verdict;
+  v.confidence = confidence / 100.0;
+  v.reason = reason;
+  v.latency_ms = 1000.0 * (ImGui::GetTime() - shown_at);
+  try {
+    if (queue->Answer(item->id, v)) {
+      ++answered;
+      message = "Verdict " + v.verdict + " submitted for item " + std::to_string(item->id) + ".";
+    } else {
+      message = "Item " + std::to_string(item->id) +
+                " was no longer ours (timed out or taken over); verdict not recorded.";
+    }
+    item.reset();
+    last_refresh = -1e9;
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+}
+
 void QueuePanel::Draw() {
   state.clear();
   try {
@@ -493,23 +554,27 @@ void QueuePanel::Draw() {
         message = item ? "" : "Nothing is waiting.";
         choices.clear();
         reveals.clear();
+        text = nullptr;
         choice = -1;
         confidence = 75;
         reason[0] = 0;
         if (item) {
           const nlohmann::json q = nlohmann::json::parse(item->question, nullptr, false);
+          if (q.is_object() && q.value("kind", "") == "text") text = q;
           if (q.is_object() && q.contains("choices") && q["choices"].is_array())
             for (const auto& c : q["choices"])
               if (c.is_number_integer()) choices.push_back(c.get<int>());
           if (q.is_object() && q.contains("reveals") && q["reveals"].is_array())
             for (const auto& r : q["reveals"]) {
-              if (!r.is_object() || !r.contains("pixel") || !r["pixel"].is_number_integer()) continue;
+              if (!r.is_object() || !r.contains("pixel") || !r["pixel"].is_number_integer())
+                continue;
               const int p = r["pixel"].get<int>();
               if (p < 0 || p >= 784) continue;
               reveals.push_back({p, r.value("value", 1.0f),
                                  r.value("player", "") == "A" ? kPlayerARgb : kPlayerBRgb});
             }
-          if (choices.empty()) message = "Item " + std::to_string(item->id) + " has no choices.";
+          if (choices.empty() && text.is_null())
+            message = "Item " + std::to_string(item->id) + " has no choices.";
           shown_at = ImGui::GetTime();
         }
         last_refresh = -1e9;
@@ -521,8 +586,12 @@ void QueuePanel::Draw() {
   }
   state = "item " + std::to_string(item->id);
   ImGui::Text("Item %lld: %s, %s, episode %lld of stage %s", static_cast<long long>(item->id),
-              item->protocol.c_str(), item->task.c_str(),
-              static_cast<long long>(item->episode_idx), item->stage.c_str());
+              item->protocol.c_str(), item->task.c_str(), static_cast<long long>(item->episode_idx),
+              item->stage.c_str());
+  if (!text.is_null()) {
+    DrawTextItem();
+    return;
+  }
   ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "player A");
   ImGui::SameLine();
   ImGui::TextColored(ImVec4(1, 0.6f, 0.1f, 1), "player B");
@@ -532,32 +601,14 @@ void QueuePanel::Draw() {
   const bool two = choices.size() == 2;
   ImGui::TextUnformatted(two ? "Which claim is true?" : "Which label is it?");
   for (size_t k = 0; k < choices.size(); ++k) {
-    const std::string label = two ? std::string(k == 0 ? "A claims " : "B claims ") +
-                                        std::to_string(choices[k])
-                                  : std::to_string(choices[k]);
+    const std::string label =
+        two ? std::string(k == 0 ? "A claims " : "B claims ") + std::to_string(choices[k])
+            : std::to_string(choices[k]);
     if (k > 0 && (two || k % 5 != 0)) ImGui::SameLine();
     ImGui::RadioButton(label.c_str(), &choice, static_cast<int>(k));
   }
-  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason)) {
-    HumanVerdict v;
-    v.verdict = std::to_string(choices[static_cast<size_t>(choice)]);
-    v.confidence = confidence / 100.0;
-    v.reason = reason;
-    v.latency_ms = 1000.0 * (ImGui::GetTime() - shown_at);
-    try {
-      if (queue->Answer(item->id, v)) {
-        ++answered;
-        message = "Verdict " + v.verdict + " submitted for item " + std::to_string(item->id) + ".";
-      } else {
-        message = "Item " + std::to_string(item->id) +
-                  " was no longer ours (timed out or taken over); verdict not recorded.";
-      }
-      item.reset();
-      last_refresh = -1e9;
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
+  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason))
+    Submit(std::to_string(choices[static_cast<size_t>(choice)]));
   ImGui::SameLine();
   if (ImGui::Button("Skip")) {  // leave it claimed: free again after the stale time
     item.reset();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/store.h"
 #include "gui/log_view.h"
 #include "net/judge_service.h"
@@ -32,8 +34,7 @@ inline constexpr Rgb kHonestRgb{0.25f, 0.55f, 1.0f}, kLiarRgb{1.0f, 0.3f, 0.25f}
 // The enlarged 28x28 canvas (12-pixel cells) at the cursor: `image` (784
 // bytes, or null: hidden) in grey, then `pixels`, each in its colour times
 // 0.35 + 0.65 * value; `numbered` writes each pixel's order (from 1) on it.
-void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels,
-                     bool numbered);
+void DrawPixelCanvas(const uint8_t* image, const std::vector<CanvasPixel>& pixels, bool numbered);
 
 // A person's verdict controls, below the choices: a confidence (55-100% in
 // 5% steps, never 50%), an optional reason, and "Submit verdict" (enabled
@@ -65,7 +66,7 @@ struct BrowsePanel {
   int64_t page_offset = -1;    // rows [page_offset, + page.size()) are cached
   std::vector<EpisodeItem> page;
   double last_refresh = -1e9;
-  std::string error;  // the last database error, shown in the panel
+  std::string error;              // the last database error, shown in the panel
   int scroll_rows_per_frame = 0;  // > 0: scroll the table by itself (benchmarks)
 };
 
@@ -105,24 +106,30 @@ struct DashboardPanel {
 // never gets it), shows what a model judge would see (the revealed pixels,
 // marked by player A or B, not by role) and the choices, and submits the
 // person's verdict: a choice, a confidence in 5% steps above 50%, and an
-// optional reason, with the time taken. The experiment's episode continues
+// optional reason, with the time taken. A text episode's item (protocols/
+// text.h, TextQuestionJson) shows the question, both answers, the passage
+// when the protocol gives it, and the arguments with their quotes marked;
+// the verdict is A or B. The experiment's episode continues
 // as soon as the verdict is in the log. The queue is the SQLite file or a
 // judging service (`oversight serve`, `oversight-gui --connect`).
 struct QueuePanel {
   explicit QueuePanel(std::unique_ptr<JudgeQueue> queue) : queue(std::move(queue)) {}
   ~QueuePanel();
   void Draw();
+  void DrawTextItem();
+  void Submit(const std::string& verdict);
 
   std::unique_ptr<JudgeQueue> queue;
   std::optional<PendingJudgement> item;
   std::vector<int> choices;
   std::vector<CanvasPixel> reveals;  // coloured by player A / B
-  int choice = -1;        // index into choices
-  int confidence = 75;    // percent, 55..100
+  nlohmann::json text;               // a text item's question; null otherwise
+  int choice = -1;                   // index into choices
+  int confidence = 75;               // percent, 55..100
   char reason[512] = {};
   double shown_at = 0;
-  int64_t waiting = 0;    // items pending or claimed
-  int answered = 0;       // this session
+  int64_t waiting = 0;  // items pending or claimed
+  int answered = 0;     // this session
   double last_refresh = -1e9;
   std::string message, error;
   // "item N" while an item is shown, else "answered K" once K verdicts are

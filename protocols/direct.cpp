@@ -97,8 +97,8 @@ ImageTask& RequireImageTask(const ConfigNode& node, Task& task) {
   auto* image = dynamic_cast<ImageTask*>(&task);
   if (!image)
     node.Fail("protocol '" + node.RequireString("name") +
-              "' plays on sparse-pixel image tasks (mnist, fashion_mnist), not '" +
-              task.name() + "'");
+              "' plays on sparse-pixel image tasks (mnist, fashion_mnist), not '" + task.name() +
+              "'");
   return *image;
 }
 
@@ -108,7 +108,12 @@ SparseImageJudge& RequireSparseJudge(const ConfigNode& node, Judge* judge) {
     node.Fail(std::string("protocol '") + node.RequireString("name") +
               "' needs a judge of sparse-pixel images (e.g. {\"name\": \"sparse\", "
               "\"checkpoint\": ...}) in the stage's \"judge\"" +
-              (judge ? std::string(", not '") + judge->name() + "'" : std::string()));
+              (judge ? std::string(", not '") + judge->name() + "'" +
+                           (judge->name() == "human"
+                                ? " (a person judging images needs \"model\": the judge the "
+                                  "debaters search against)"
+                                : "")
+                     : std::string()));
   return *sparse;
 }
 

@@ -109,19 +109,30 @@ class TextAgent : public Agent {
 };
 
 struct TextVerdict {
-  std::optional<int> choice;  // none: unparseable after every try
+  std::optional<int> choice;  // none: unparseable, or timed out
+  bool timed_out = false;     // a person did not answer in time
   std::optional<double> confidence;
   std::vector<std::string> answers;  // the raw answer of every try
   std::string usage_json = "{}";
+  std::string reason;  // a person's
   double latency_ms = 0;
 };
 
 class TextJudge : public Judge {
  public:
-  // Thread-safe. Throws TextModelError.
-  virtual TextVerdict Decide(const std::map<std::string, std::string>& fields,
-                             uint64_t seed) const = 0;
+  // Thread-safe. `episode` names the episode being judged (experiment,
+  // stage, idx, protocol, task, instance), for a judge that queues it for a
+  // person. Throws TextModelError, or Interrupted.
+  virtual TextVerdict Decide(const std::map<std::string, std::string>& fields, uint64_t seed,
+                             const EpisodeRecord& episode) const = 0;
 };
+
+// What a person judging a text episode is shown (the question of a
+// pending_judgements item): {"kind": "text", "protocol", "question",
+// "answer_a", "answer_b", "passage" (direct with the passage only),
+// "consultant_side" (consultancy), "transcript" (quotes marked),
+// "choices": ["A", "B"]}.
+std::string TextQuestionJson(const std::map<std::string, std::string>& fields);
 
 // ---- The task ----
 

@@ -143,7 +143,14 @@ class TextProtocol : public Protocol {
 
   // Asks the judge and logs the judgement and the outcome.
   void Decide(const Fields& fields, const TextGame& game, Rng& rng, EpisodeRecord& rec) const {
-    const TextVerdict v = judge_.Decide(fields, rng());
+    const TextVerdict v = judge_.Decide(fields, rng(), rec);
+    if (v.timed_out) {
+      // As the image human judge: kept, without a judgement, not counted.
+      rec.outcome = "timed_out";
+      rec.status = "timed_out";
+      rec.correct.reset();
+      return;
+    }
     JudgementRecord j;
     j.judge = judge_.name();
     j.judge_kind = judge_.kind();
@@ -151,6 +158,7 @@ class TextProtocol : public Protocol {
     nlohmann::json detail{{"answers", v.answers},
                           {"usage", nlohmann::json::parse(v.usage_json)},
                           {"shown_first", game.first}};
+    if (!v.reason.empty()) detail["reason"] = v.reason;
     if (v.choice) {
       const int chosen = game.Dataset(*v.choice);
       j.verdict = std::to_string(chosen);
@@ -271,7 +279,8 @@ class TextDebate : public TextProtocol {
 TextJudge& RequireTextJudge(const ConfigNode& node, Judge* judge) {
   auto* text = dynamic_cast<TextJudge*>(judge);
   if (!text)
-    node.Fail(judge ? "judge '" + judge->name() + "' cannot judge text; use \"remote\""
+    node.Fail(judge ? "judge '" + judge->name() +
+                          "' cannot judge text; use \"remote\", or \"human\" without \"model\""
                     : "a text protocol needs a judge; add \"judge\": {\"name\": \"remote\", ...}");
   return *text;
 }

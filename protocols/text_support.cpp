@@ -197,6 +197,25 @@ ParsedAnswer ParseJudgeAnswer(const std::string& text) {
   return out;
 }
 
+// ---- What a person is shown ----
+
+std::string TextQuestionJson(const std::map<std::string, std::string>& fields) {
+  auto get = [&](const char* k) {
+    const auto it = fields.find(k);
+    return it == fields.end() ? std::string() : it->second;
+  };
+  nlohmann::json q = {{"kind", "text"},
+                      {"protocol", get("protocol")},
+                      {"question", get("question")},
+                      {"answer_a", get("answer_a")},
+                      {"answer_b", get("answer_b")},
+                      {"transcript", get("transcript")},
+                      {"choices", {"A", "B"}}};
+  if (!get("passage").empty()) q["passage"] = get("passage");
+  if (get("protocol") == "consultancy") q["consultant_side"] = get("side");
+  return q.dump();
+}
+
 // ---- The task ----
 
 void QaTask::Open(StageContext&) { data_ = LoadQaDataset(FindProjectFile(path_)); }

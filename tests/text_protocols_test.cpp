@@ -13,6 +13,8 @@
 
 #include "engine/config.h"
 #include "engine/interfaces.h"
+#include "engine/store.h"
+#include "engine/util.h"
 #include "fake_llm.h"
 #include "net/chat_client.h"
 #include "protocols/text.h"
@@ -330,9 +332,10 @@ TEST_CASE("Text debate: Ctrl-C abandons the episodes in flight, and --resume com
   const std::string db = dir.File("text.db");
   llm.SetDelay(0.2);  // every call 0.2 s: the run would take ~30 s
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = RunCommand("", "sh",
-                            {"-c", std::string("'") + OVERSIGHT_BIN + "' run '" + config +
-                                       "' --db '" + db + "' & p=$!; sleep 2; kill -INT $p; wait $p"});
+  const auto r =
+      RunCommand("", "sh",
+                 {"-c", std::string("'") + OVERSIGHT_BIN + "' run '" + config + "' --db '" + db +
+                            "' & p=$!; sleep 2; kill -INT $p; wait $p"});
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   INFO(r.err);
   CHECK(r.status == 130);
@@ -340,20 +343,24 @@ TEST_CASE("Text debate: Ctrl-C abandons the episodes in flight, and --resume com
   CHECK(QueryOne(db, "SELECT status FROM experiments") == "interrupted");
   const int logged = std::stoi(QueryOne(db, "SELECT count(*) FROM episodes"));
   CHECK(logged < 72);
-  CHECK(QueryOne(db, "SELECT count(*) FROM episodes e WHERE status <> 'complete' OR NOT EXISTS "
-                     "(SELECT 1 FROM judgements j WHERE j.episode_id = e.id)") == "0");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM episodes e WHERE status <> 'complete' OR NOT EXISTS "
+                 "(SELECT 1 FROM judgements j WHERE j.episode_id = e.id)") == "0");
   llm.SetDelay(0);
   const auto resumed = RunOversight({"run", config, "--db", db, "--resume"});
   INFO(resumed.err);
   REQUIRE(resumed.status == 0);
   CHECK(QueryOne(db, "SELECT count(*) FROM episodes") == "72");
-  CHECK(QueryOne(db, "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
-                     "WHERE e.stage = 'debate'") == "96");
+  CHECK(QueryOne(db,
+                 "SELECT count(*) FROM turns t JOIN episodes e ON e.id = t.episode_id "
+                 "WHERE e.stage = 'debate'") == "96");
   CHECK(QueryOne(db, "SELECT status FROM experiments") == "finished");
 }
 
-TEST_CASE("Text debate: simultaneous turns see only earlier rounds and sequential turns see the other side too",
-          "[text-e2e]") {
+TEST_CASE(
+    "Text debate: simultaneous turns see only earlier rounds and sequential turns see the other "
+    "side too",
+    "[text-e2e]") {
   TempDir dir("text-turns");
   ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
   for (const std::string turns : {"simultaneous", "sequential"}) {
@@ -380,7 +387,8 @@ TEST_CASE("Text debate: simultaneous turns see only earlier rounds and sequentia
     const bool sees_a = prompt(1).find("Debater A, round 1:") != std::string::npos;
     CHECK(sees_a == (turns == "sequential"));
     // Round 2: both see round 1 whole; B sees A's round 2 only when sequential.
-    CHECK_THAT(prompt(2), Catch::Contains("Debater A, round 1:") && Catch::Contains("Debater B, round 1:"));
+    CHECK_THAT(prompt(2),
+               Catch::Contains("Debater A, round 1:") && Catch::Contains("Debater B, round 1:"));
     CHECK((prompt(3).find("Debater A, round 2:") != std::string::npos) == (turns == "sequential"));
     CHECK_THAT(prompt(4), Catch::Contains("You are the judge") &&
                               Catch::Contains("Debater B, round 2:") &&
@@ -388,6 +396,66 @@ TEST_CASE("Text debate: simultaneous turns see only earlier rounds and sequentia
     CHECK(bodies[4]["model"] == "fake-judge");
     CHECK(bodies[0]["model"] == "fake-debater");
   }
+}
+
+TEST_CASE("A person judges text debates in the GUI connected to oversight serve",
+          "[text-e2e][gui]") {
+  TempDir dir("text-human");
+  FakeLlm llm(kQa);
+  ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
+  const std::string config = TextConfig(dir, llm);
+  // The debate stage alone on the first question (2 episodes), judged by a
+  // person: the judge "human" without "model".
+  nlohmann::json c = LoadJsonFile(config);
+  c["stages"] = nlohmann::json::array({c["stages"][2]});
+  c["stages"][0]["instances"] = 1;
+  c["stages"][0]["judge"] = {{"name", "human"}, {"timeout_s", 120}, {"poll_ms", 50}};
+  c["threads"] = 1;
+  std::ofstream(config) << c.dump();
+  const std::string db = dir.File("human.db");
+  Store::Open(db);  // exists before the service opens it
+  uint16_t port = 0;
+  {
+    HttpServer probe({}, [](const HttpRequest&) { return HttpReply{}; });
+    port = probe.port();  // a free port, released for the service
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  const std::string bin = std::string("'") + OVERSIGHT_BIN + "'";
+  // The experiment, the service and the GUI; the person answers A for the
+  // first item and B for the second (layout of a text item at 1280x800:
+  // radio A at (18, 493), B at (56, 493), submit at (118, 572)).
+  const std::string script =
+      bin + " run '" + config + "' --db '" + db + "' > '" + dir.File("run.log") +
+      "' 2>&1 & run=$!; " + bin + " serve --db '" + db + "' --port " + std::to_string(port) +
+      " --judge alice=alice-token-1 > '" + dir.File("serve.log") + "' 2>&1 & srv=$!; sleep 1.5; '" +
+      OVERSIGHT_GUI_BIN + "' --connect " + url +
+      " --token alice-token-1 --panel queue --seconds 150 & gui=$!; " +
+      XWaitForTitle("Oversight Lab", 10) + XClickUntilTitle(118, 85, "item 1", 240) +
+      XClicksUntilTitle({{18, 493}, {118, 572}}, "answered 1", 60) +
+      XClickUntilTitle(118, 85, "item 2", 240) +
+      XClicksUntilTitle({{56, 493}, {118, 572}}, "answered 2", 60) +
+      "kill $gui; wait $gui; wait $run; echo run=$?; kill -INT $srv; wait $srv; echo serve=$?";
+  const CommandResult r = RunUnderXvfb(script);
+  INFO(r.err << "\n" << ReadFile(dir.File("run.log")));
+  CHECK_THAT(r.out, Catch::Contains("run=0") && Catch::Contains("serve=0"));
+  CHECK(QueryColumn(db,
+                    "SELECT claimed_by || ':' || verdict || ':' || json_extract(question, "
+                    "'$.kind') || ':' || json_extract(question, '$.answer_a') FROM "
+                    "pending_judgements ORDER BY id") ==
+        std::vector<std::string>{"alice:A:text:An electric beacon replaced the old lamp.",
+                                 "alice:B:text:The keeper ran out of oil for the lamp."});
+  // A then B: both times the correct answer (the order was swapped), so
+  // the verdicts are dataset answer 0, right.
+  CHECK(QueryColumn(db,
+                    "SELECT j.judge_kind || ':' || j.verdict || ':' || e.correct || ':' || "
+                    "j.confidence FROM episodes e JOIN judgements j ON j.episode_id = e.id "
+                    "ORDER BY e.idx") ==
+        std::vector<std::string>{"human:0:1:0.75", "human:0:1:0.75"});
+  // The person saw the arguments with their quotes marked.
+  CHECK_THAT(QueryOne(db,
+                      "SELECT json_extract(question, '$.transcript') FROM pending_judgements "
+                      "WHERE id = 1"),
+             Catch::Contains("<v_quote>") && Catch::Contains("<u_quote>"));
 }
 
 TEST_CASE("Text protocols: bad configs fail before anything runs, naming the key", "[text-e2e]") {
@@ -406,6 +474,9 @@ TEST_CASE("Text protocols: bad configs fail before anything runs, naming the key
            {"stages[2].protocol.turns=interleaved", "stages[2].protocol.turns"},
            {"stages[0].judge.endpoint.api_key_env=OVERSIGHT_NO_SUCH_KEY", "OVERSIGHT_NO_SUCH_KEY"},
            {"stages[0].task.path=data/qa/none.jsonl", "none.jsonl"},
+           {"stages[0].judge={\"name\":\"human\",\"model\":{\"name\":\"sparse\","
+            "\"checkpoint\":\"k6\"}}",
+            "or \"human\" without \"model\""},
        }) {
     const auto r = RunOversight({"run", config, "--db", db, "--set", c.set});
     INFO(c.set << "\n" << r.err);
