@@ -32,6 +32,8 @@
 // model server that fails after its retries makes the episode "failed", with
 // the reason in episodes.error and no turns or judgements (`--resume` plays
 // failed episodes again).
+#include <future>
+
 #include <nlohmann/json.hpp>
 
 #include "protocols/protocols.h"
@@ -115,7 +117,12 @@ class TextProtocol : public Protocol {
   // Logs one argument as a turn; returns its quote-marked text.
   std::string Argue(const TextAgent& agent, const Fields& fields, const std::string& role,
                     const TextGame& game, int side, int round, Rng& rng, EpisodeRecord& rec) const {
-    const TextCall call = agent.Speak(fields, rng());
+    return LogArgument(agent.Speak(fields, rng()), agent, role, game, side, round, rec);
+  }
+
+  // Logs an argument `call` made as a turn; returns its quote-marked text.
+  std::string LogArgument(const TextCall& call, const TextAgent& agent, const std::string& role,
+                          const TextGame& game, int side, int round, EpisodeRecord& rec) const {
     const CheckedArgument checked = CheckQuotes(call.text, game.q->passage);
     nlohmann::json quotes = nlohmann::json::array();
     int verified = 0;
@@ -253,18 +260,38 @@ class TextDebate : public TextProtocol {
   void PlayGame(const QaQuestion& q, int variant, Rng& rng, EpisodeRecord& rec) const override {
     const TextGame game{&q, variant};
     std::string transcript;
+    auto agent = [&](int side) -> const TextAgent& {
+      return *text_[text_.size() == 1 ? 0 : game.Dataset(side)];
+    };
+    auto role = [](int side) { return side == 0 ? "debater_a" : "debater_b"; };
+    auto append = [&](int side, int r, const std::string& said) {
+      transcript += "Debater " + std::string(SideName(side)) + ", round " + std::to_string(r) +
+                    ":\n" + said + "\n\n";
+    };
     for (int r = 1; r <= rounds_; ++r) {
-      const std::string before = transcript;  // what simultaneous turns see
-      for (int side = 0; side < 2; ++side) {
-        const int answer = game.Dataset(side);
-        const TextAgent& agent = *text_[text_.size() == 1 ? 0 : answer];
-        const Fields fields =
-            game.Speaker(name_, rounds_, side, r, sequential_ ? transcript : before);
-        const std::string said =
-            Argue(agent, fields, side == 0 ? "debater_a" : "debater_b", game, side, r, rng, rec);
-        transcript += "Debater " + std::string(SideName(side)) + ", round " + std::to_string(r) +
-                      ":\n" + said + "\n\n";
+      if (sequential_) {
+        for (int side = 0; side < 2; ++side)
+          append(side, r,
+                 Argue(agent(side), game.Speaker(name_, rounds_, side, r, transcript), role(side),
+                       game, side, r, rng, rec));
+        continue;
       }
+      // Simultaneous: both see only earlier rounds, so both calls go out at
+      // once (the seeds are drawn in the same order as one after the other).
+      const Fields fa = game.Speaker(name_, rounds_, 0, r, transcript);
+      const Fields fb = game.Speaker(name_, rounds_, 1, r, transcript);
+      const uint64_t seed_a = rng(), seed_b = rng();
+      auto b = std::async(std::launch::async, [&] { return agent(1).Speak(fb, seed_b); });
+      TextCall a;
+      try {
+        a = agent(0).Speak(fa, seed_a);
+      } catch (...) {
+        b.wait();  // B's call uses this frame's fields
+        throw;
+      }
+      const TextCall b_call = b.get();  // rethrows B's failure
+      append(0, r, LogArgument(a, agent(0), role(0), game, 0, r, rec));
+      append(1, r, LogArgument(b_call, agent(1), role(1), game, 1, r, rec));
     }
     Fields fields = game.Base(name_, rounds_);
     fields["transcript"] = transcript;
