@@ -48,6 +48,7 @@ struct HttpServer::Impl {
   HttpHandler handler;
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer accept_pause{ioc};  // after a failed accept (e.g. no file descriptors)
   std::vector<std::thread> threads;
   std::atomic<int> live{0};
   std::atomic<int64_t> requests{0}, rejected{0}, connections{0};
@@ -238,6 +239,13 @@ void HttpServer::Impl::Accept() {
       }
       if (stopped) session->Abort();
       asio::dispatch(session->executor(), [session, over] { session->Start(over); });
+    } else {
+      // Out of file descriptors, say: try again shortly rather than spin.
+      accept_pause.expires_after(std::chrono::milliseconds(50));
+      accept_pause.async_wait([this](error_code e) {
+        if (!e && !stopped) Accept();
+      });
+      return;
     }
     Accept();
   });
@@ -280,6 +288,7 @@ void HttpServer::Stop() {
   asio::post(s.ioc, [&s] {
     error_code ignored;
     s.acceptor.close(ignored);
+    s.accept_pause.cancel();
   });
   {
     std::lock_guard<std::mutex> lock(s.sessions_mu);

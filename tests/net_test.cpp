@@ -7,9 +7,16 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -200,8 +207,9 @@ TEST_CASE("HTTP client over TLS: the certificate and host name are checked", "[h
   TempDir dir("tls");
   const std::string cert = dir.File("cert.pem"), key = dir.File("key.pem");
   REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                       "-addext subjectAltName=IP:127.0.0.1 -keyout '" + key + "' -out '" + cert +
-                       "' > /dev/null 2>&1").c_str()) == 0);
+                       "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+                       key + "' -out '" + cert + "' > /dev/null 2>&1")
+                          .c_str()) == 0);
   uint16_t port = 0;
   {
     HttpServer probe(Quick(), Echo);  // a free port: bound, then released
@@ -210,7 +218,8 @@ TEST_CASE("HTTP client over TLS: the certificate and host name are checked", "[h
   const std::string log = dir.File("s_server.log");
   REQUIRE(std::system(("openssl s_server -accept " + std::to_string(port) + " -cert '" + cert +
                        "' -key '" + key + "' -www > '" + log + "' 2>&1 & echo $! > '" +
-                       dir.File("pid") + "'").c_str()) == 0);
+                       dir.File("pid") + "'")
+                          .c_str()) == 0);
   struct Kill {
     std::string pid_file;
     ~Kill() { std::system(("kill $(cat '" + pid_file + "') 2>/dev/null").c_str()); }
@@ -245,4 +254,54 @@ TEST_CASE("HTTP client over TLS: the certificate and host name are checked", "[h
   unchecked.tls_verify = false;
   unchecked.timeout_s = 5;
   CHECK(HttpClient(localhost, unchecked).Send("GET", "/", "").status == 200);
+}
+
+TEST_CASE("HTTP server: out of file descriptors it pauses accepting instead of spinning",
+          "[http]") {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    // A server with room for only a few more descriptors.
+    int open_now = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) (void)e, ++open_now;
+    rlimit lim{};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = static_cast<rlim_t>(open_now + 8);
+    setrlimit(RLIMIT_NOFILE, &lim);
+    HttpServerOptions o;
+    o.idle_timeout_s = 30;
+    o.read_timeout_s = 30;
+    HttpServer server(o, Echo);
+    const uint16_t port = server.port();
+    if (write(fds[1], &port, sizeof port) != sizeof port) _exit(1);
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    _exit(0);
+  }
+  uint16_t port = 0;
+  REQUIRE(read(fds[0], &port, sizeof port) == sizeof port);
+  asio::io_context ioc;
+  std::vector<asio::ip::tcp::socket> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back(ioc);
+    clients.back().connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  // CPU time of the server over 1.5 s with accepts failing (EMFILE).
+  auto cpu_s = [&] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string field;
+    long ticks = 0;
+    for (int k = 1; stat >> field; ++k)
+      if (k == 14 || k == 15) ticks += std::stol(field);
+    return static_cast<double>(ticks) / sysconf(_SC_CLK_TCK);
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double before = cpu_s();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double used = cpu_s() - before;
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(fds[0]);
+  close(fds[1]);
+  CHECK(used < 0.5);  // a spinning accept loop burns ~1.5 s of a core here
 }
