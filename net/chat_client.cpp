@@ -103,9 +103,7 @@ namespace {
 
 // Sleeps `seconds` in slices, throwing Interrupted on Ctrl-C.
 void InterruptibleSleep(double seconds) {
-  const auto end = std::chrono::steady_clock::now() +
-                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                       std::chrono::duration<double>(seconds));
+  const auto end = std::chrono::steady_clock::now() + SteadySeconds(seconds);
   while (std::chrono::steady_clock::now() < end) {
     if (InterruptFlag().load()) throw Interrupted();
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
@@ -135,6 +133,8 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
   std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
   if (!api_key_.empty()) headers.push_back({"Authorization", "Bearer " + api_key_});
   const std::string target = url_.path + "/chat/completions";
+  const std::string what =
+      "POST " + endpoint_.base_url + "/chat/completions (model " + endpoint_.model + ")";
 
   HttpClientOptions http_options;
   http_options.timeout_s = endpoint_.timeout_s;
@@ -169,9 +169,6 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
           const auto& content = choice.at("message").at("content");
           if (!content.is_string()) throw std::runtime_error("message.content is not a string");
           reply.text = content.get<std::string>();
-          reply.finish_reason = choice.value("finish_reason", nlohmann::json()).is_string()
-                                    ? choice["finish_reason"].get<std::string>()
-                                    : "";
           if (j.contains("usage") && j["usage"].is_object()) {
             const auto& u = j["usage"];
             if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
@@ -196,8 +193,7 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
           if (end != ra->second.c_str() && v >= 0) retry_after = v;
         }
       } else {
-        throw ChatError("POST " + endpoint_.base_url + "/chat/completions (model " +
-                        endpoint_.model + "): HTTP " + std::to_string(res.status) +
+        throw ChatError(what + ": HTTP " + std::to_string(res.status) +
                         " (not retried): " + Truncate(res.body, 500));
       }
     } catch (const NetError& e) {
@@ -205,8 +201,7 @@ ChatReply ChatClient::Complete(const std::vector<ChatMessage>& messages,
     }
     reply.retried.push_back(failure);
     if (attempt >= endpoint_.retries)
-      throw ChatError("POST " + endpoint_.base_url + "/chat/completions (model " + endpoint_.model +
-                      ") failed after " + std::to_string(attempt + 1) +
+      throw ChatError(what + " failed after " + std::to_string(attempt + 1) +
                       " attempts; last: " + failure);
     InterruptibleSleep(std::min(retry_after >= 0 ? retry_after : wait_s, endpoint_.max_backoff_s));
     wait_s *= 2;

@@ -62,7 +62,6 @@ struct ChatMessage {
 
 struct ChatReply {
   std::string text;
-  std::string finish_reason;
   int64_t prompt_tokens = -1;  // -1: the server did not say
   int64_t completion_tokens = -1;
   double latency_ms = 0;  // all attempts, waits included

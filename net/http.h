@@ -9,6 +9,7 @@
 // 413, a malformed request 400, all as JSON errors (see JsonError()).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,6 +20,13 @@
 #include <vector>
 
 namespace oversight {
+
+// `s` seconds as a steady_clock duration (deadlines and timers).
+std::chrono::steady_clock::duration SteadySeconds(double s);
+// `s` printed with %g, for messages ("0.5").
+std::string FormatSeconds(double s);
+// ASCII lower case (HTTP header names, URL schemes).
+std::string LowerCase(std::string s);
 
 // A base URL: scheme "http" or "https", host, port (the scheme's default when
 // absent) and a path prefix without a trailing slash ("" or "/v1").
@@ -71,8 +79,6 @@ class HttpClient {
   HttpResponse Send(const std::string& method, const std::string& target, const std::string& body,
                     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
-  const Url& origin() const { return origin_; }
-
  private:
   struct Impl;
   Url origin_;
@@ -87,7 +93,6 @@ struct HttpRequest {
   std::string target;  // path and query
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string peer;                            // "127.0.0.1:54321"
 };
 
 struct HttpReply {

@@ -25,6 +25,22 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
+std::chrono::steady_clock::duration SteadySeconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+std::string LowerCase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::string Url::Origin() const { return scheme + "://" + host + ":" + port; }
 
 Url ParseUrl(const std::string& text) {
@@ -32,8 +48,7 @@ Url ParseUrl(const std::string& text) {
   const auto sep = text.find("://");
   if (sep == std::string::npos)
     throw std::invalid_argument("'" + text + "' has no scheme (expected http:// or https://)");
-  url.scheme = text.substr(0, sep);
-  for (char& c : url.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  url.scheme = LowerCase(text.substr(0, sep));
   if (url.scheme != "http" && url.scheme != "https")
     throw std::invalid_argument("'" + text + "': scheme '" + url.scheme + "' is not http or https");
   std::string rest = text.substr(sep + 3);
@@ -125,18 +140,15 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& targ
   req.body() = body;
   req.prepare_payload();
 
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(options_.timeout_s));
+  const auto deadline = std::chrono::steady_clock::now() + SteadySeconds(options_.timeout_s);
   auto fail = [&](const std::string& step, const error_code& ec) -> NetError {
     const bool timed_out = ec == beast::error::timeout;
     s.Close();
-    char limit[32];
-    std::snprintf(limit, sizeof limit, "%g", options_.timeout_s);
-    return NetError(where + ": " + step + ": " +
-                        (timed_out ? std::string("no answer within ") + limit + " s (timeout_s)"
-                                   : ec.message()),
-                    timed_out);
+    return NetError(
+        where + ": " + step + ": " +
+            (timed_out ? "no answer within " + FormatSeconds(options_.timeout_s) + " s (timeout_s)"
+                       : ec.message()),
+        timed_out);
   };
 
   // A reused keep-alive connection may have been closed by the server; then
@@ -198,11 +210,8 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& targ
     HttpResponse out;
     out.status = static_cast<int>(res.result_int());
     out.body = std::move(res.body());
-    for (const auto& field : res) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out.headers[name] = std::string(field.value());
-    }
+    for (const auto& field : res)
+      out.headers[LowerCase(std::string(field.name_string()))] = std::string(field.value());
     if (!res.keep_alive()) s.Close();
     return out;
   }

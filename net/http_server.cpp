@@ -8,7 +8,6 @@
 #include <boost/beast/http.hpp>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -33,15 +32,6 @@ HttpReply JsonError(int status, const std::string& message) {
   r.body = nlohmann::json{{"error", {{"status", status}, {"message", message}}}}.dump();
   return r;
 }
-
-namespace {
-
-std::chrono::steady_clock::duration Seconds(double s) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(s));
-}
-
-}  // namespace
 
 struct HttpServer::Impl {
   HttpServerOptions options;
@@ -69,9 +59,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.live.fetch_sub(1); }
 
   void Start(bool over_limit) {
-    error_code ec;
-    const auto peer = socket_.remote_endpoint(ec);
-    if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
     if (over_limit) {
       Reject(JsonError(503, "too many connections (limit " +
                                 std::to_string(server_.options.max_connections) + ")"));
@@ -94,7 +81,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  private:
   void Arm(double seconds) {
     timed_out_ = false;
-    timer_.expires_after(Seconds(seconds));
+    timer_.expires_after(SteadySeconds(seconds));
     timer_.async_wait([self = shared_from_this()](error_code ec) {
       if (ec) return;  // cancelled: the operation finished in time
       self->timed_out_ = true;
@@ -121,7 +108,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (timed_out_) {
       if (parser_->got_some() || buffer_.size() > 0)
         return Reject(JsonError(408, "the request did not arrive within " +
-                                         Num(server_.options.read_timeout_s) + " s"));
+                                         FormatSeconds(server_.options.read_timeout_s) + " s"));
       return Close();  // an idle connection, not a slow request
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -140,12 +127,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     in.method = std::string(req.method_string());
     in.target = std::string(req.target());
     in.body = std::move(req.body());
-    in.peer = peer_;
-    for (const auto& field : req) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      in.headers[name] = std::string(field.value());
-    }
+    for (const auto& field : req)
+      in.headers[LowerCase(std::string(field.name_string()))] = std::string(field.value());
     HttpReply reply;
     try {
       reply = server_.handler(in);
@@ -206,12 +189,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     socket_.close(ignored);
   }
 
-  static std::string Num(double x) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", x);
-    return buf;
-  }
-
   Impl& server_;
   tcp::socket socket_;
   asio::steady_timer timer_;
@@ -219,7 +196,6 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   bool timed_out_ = false;
-  std::string peer_;
   char drain_[4096];
   size_t drained_ = 0;
 };

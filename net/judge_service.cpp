@@ -208,7 +208,6 @@ JudgeService::~JudgeService() { Stop(); }
 uint16_t JudgeService::port() const { return impl_->server->port(); }
 HttpServerStats JudgeService::stats() const { return impl_->server->stats(); }
 void JudgeService::Stop() { impl_->server->Stop(); }
-HttpReply JudgeService::Handle(const HttpRequest& req) { return impl_->Handle(req); }
 
 // ---- Queues for the GUI ----
 

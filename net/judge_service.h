@@ -54,9 +54,6 @@ class JudgeService {
   HttpServerStats stats() const;
   void Stop();
 
-  // The request handler (what the server runs), for tests and benchmarks.
-  HttpReply Handle(const HttpRequest& req);
-
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
