@@ -44,10 +44,8 @@ class PromptTemplate {
   static PromptTemplate Load(const std::string& path);
   static PromptTemplate FromText(const std::string& text, const std::string& where);
   std::string Render(const std::map<std::string, std::string>& fields) const;
-  const std::string& path() const { return path_; }
 
  private:
-  std::string path_;
   std::vector<std::string> pieces_;  // literal, field, literal, field, ...
 };
 

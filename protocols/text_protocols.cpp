@@ -76,12 +76,14 @@ struct TextGame {
   }
 };
 
-TextAgent& RequireTextAgent(const ConfigNode& node, const std::unique_ptr<Agent>& agent) {
-  auto* text = dynamic_cast<TextAgent*>(agent.get());
-  if (!text)
+// The agent at `node` (registry `reg`), which must argue in text.
+std::unique_ptr<TextAgent> CreateTextAgent(const ConfigNode& node, const Registries& reg) {
+  auto agent = reg.agents.Create(node, "name");
+  if (!dynamic_cast<TextAgent*>(agent.get()))
     node.FailAt("name",
                 "agent '" + node.RequireString("name") + "' cannot argue in text; use \"remote\"");
-  return *text;
+  node.RejectUnknownKeys();
+  return std::unique_ptr<TextAgent>(static_cast<TextAgent*>(agent.release()));
 }
 
 class TextProtocol : public Protocol {
@@ -187,7 +189,7 @@ class TextProtocol : public Protocol {
   QaTask& task_;
   TextJudge& judge_;
   int rounds_;
-  std::vector<std::unique_ptr<Agent>> agents_;
+  std::vector<std::unique_ptr<TextAgent>> agents_;  // the speakers, if any
 };
 
 class TextDirect : public TextProtocol {
@@ -213,9 +215,8 @@ class TextDirect : public TextProtocol {
 
 class TextConsultancy : public TextProtocol {
  public:
-  TextConsultancy(QaTask& task, TextJudge& judge, int rounds, std::unique_ptr<Agent> consultant,
-                  TextAgent& text)
-      : TextProtocol("consultancy", task, judge, rounds), consultant_(text) {
+  TextConsultancy(QaTask& task, TextJudge& judge, int rounds, std::unique_ptr<TextAgent> consultant)
+      : TextProtocol("consultancy", task, judge, rounds) {
     agents_.push_back(std::move(consultant));
   }
 
@@ -230,7 +231,7 @@ class TextConsultancy : public TextProtocol {
     std::string transcript;
     for (int r = 1; r <= rounds_; ++r) {
       const Fields fields = game.Speaker(name_, rounds_, side, r, transcript);
-      const std::string said = Argue(consultant_, fields, "consultant", game, side, r, rng, rec);
+      const std::string said = Argue(*agents_[0], fields, "consultant", game, side, r, rng, rec);
       transcript += "Consultant (arguing for " + std::string(SideName(side)) + "), round " +
                     std::to_string(r) + ":\n" + said + "\n\n";
     }
@@ -239,17 +240,15 @@ class TextConsultancy : public TextProtocol {
     fields["side"] = SideName(side);  // the answer the consultant argued
     Decide(fields, game, rng, rec);
   }
-
- private:
-  TextAgent& consultant_;
 };
 
 class TextDebate : public TextProtocol {
  public:
+  // `debaters`: one for both sides, or answer 0's and answer 1's.
   TextDebate(QaTask& task, TextJudge& judge, int rounds, bool sequential,
-             std::vector<std::unique_ptr<Agent>> agents, std::vector<TextAgent*> text)
-      : TextProtocol("debate", task, judge, rounds), sequential_(sequential), text_(text) {
-    agents_ = std::move(agents);
+             std::vector<std::unique_ptr<TextAgent>> debaters)
+      : TextProtocol("debate", task, judge, rounds), sequential_(sequential) {
+    agents_ = std::move(debaters);
   }
 
   std::string VariantName(int variant) const override {
@@ -261,7 +260,7 @@ class TextDebate : public TextProtocol {
     const TextGame game{&q, variant};
     std::string transcript;
     auto agent = [&](int side) -> const TextAgent& {
-      return *text_[text_.size() == 1 ? 0 : game.Dataset(side)];
+      return *agents_[agents_.size() == 1 ? 0 : game.Dataset(side)];
     };
     auto role = [](int side) { return side == 0 ? "debater_a" : "debater_b"; };
     auto append = [&](int side, int r, const std::string& said) {
@@ -300,7 +299,6 @@ class TextDebate : public TextProtocol {
 
  private:
   bool sequential_;
-  std::vector<TextAgent*> text_;
 };
 
 TextJudge& RequireTextJudge(const ConfigNode& node, Judge* judge) {
@@ -319,27 +317,17 @@ std::unique_ptr<Protocol> MakeTextProtocol(const ConfigNode& node, const Registr
   if (name == "direct")
     return std::make_unique<TextDirect>(task, text_judge, node.Bool("passage", false));
   const int rounds = static_cast<int>(node.Int("rounds", 3, 1, 20));
-  if (name == "consultancy") {
-    const ConfigNode c = node.Child("consultant");
-    auto agent = reg.agents.Create(c, "name");
-    TextAgent& text = RequireTextAgent(c, agent);
-    c.RejectUnknownKeys();
-    return std::make_unique<TextConsultancy>(task, text_judge, rounds, std::move(agent), text);
-  }
+  if (name == "consultancy")
+    return std::make_unique<TextConsultancy>(task, text_judge, rounds,
+                                             CreateTextAgent(node.Child("consultant"), reg));
   const bool sequential =
       node.Enum("turns", "simultaneous", {"simultaneous", "sequential"}) == "sequential";
   const auto list = node.Elements("debaters");
   if (list.empty() || list.size() > 2)
     node.FailAt("debaters", "expected one agent (both sides) or two (answer 0's, answer 1's)");
-  std::vector<std::unique_ptr<Agent>> agents;
-  std::vector<TextAgent*> text;
-  for (const ConfigNode& d : list) {
-    agents.push_back(reg.agents.Create(d, "name"));
-    text.push_back(&RequireTextAgent(d, agents.back()));
-    d.RejectUnknownKeys();
-  }
-  return std::make_unique<TextDebate>(task, text_judge, rounds, sequential, std::move(agents),
-                                      text);
+  std::vector<std::unique_ptr<TextAgent>> debaters;
+  for (const ConfigNode& d : list) debaters.push_back(CreateTextAgent(d, reg));
+  return std::make_unique<TextDebate>(task, text_judge, rounds, sequential, std::move(debaters));
 }
 
 }  // namespace

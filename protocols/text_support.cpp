@@ -26,13 +26,11 @@ PromptTemplate PromptTemplate::Load(const std::string& path) {
   } catch (const std::exception&) {
     throw ConfigError(path + ": cannot read the prompt template");
   }
-  PromptTemplate t = FromText(text, path);
-  return t;
+  return FromText(text, path);
 }
 
 PromptTemplate PromptTemplate::FromText(const std::string& text, const std::string& where) {
   PromptTemplate t;
-  t.path_ = where;
   size_t pos = 0;
   auto line_of = [&](size_t at) {
     return std::to_string(1 + std::count(text.begin(), text.begin() + at, '\n'));
@@ -155,6 +153,17 @@ CheckedArgument CheckQuotes(const std::string& argument, const std::string& pass
 
 // ---- Judges' answers ----
 
+namespace {
+
+// A stated confidence: a percentage when marked so or above 1; none outside
+// [0, 1] after that.
+std::optional<double> Confidence(double c, bool percent) {
+  if (percent || c > 1) c /= 100;
+  return c >= 0 && c <= 1 ? std::optional<double>(c) : std::nullopt;
+}
+
+}  // namespace
+
 ParsedAnswer ParseJudgeAnswer(const std::string& text) {
   ParsedAnswer out;
   // A JSON object anywhere in the answer.
@@ -167,11 +176,8 @@ ParsedAnswer ParseJudgeAnswer(const std::string& text) {
       a = TrimQuote(a);
       if (a == "A" || a == "a") out.choice = 0;
       if (a == "B" || a == "b") out.choice = 1;
-      if (out.choice && j.contains("confidence") && j["confidence"].is_number()) {
-        double c = j["confidence"].get<double>();
-        if (c > 1 && c <= 100) c /= 100;
-        if (c >= 0 && c <= 1) out.confidence = c;
-      }
+      if (out.choice && j.contains("confidence") && j["confidence"].is_number())
+        out.confidence = Confidence(j["confidence"].get<double>(), false);
       if (out.choice) return out;
     }
   }
@@ -190,9 +196,7 @@ ParsedAnswer ParseJudgeAnswer(const std::string& text) {
   out.choice = last;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), conf_re);
        it != std::sregex_iterator(); ++it) {
-    double c = std::stod((*it)[1].str());
-    if ((*it)[2].length() > 0 || c > 1) c /= 100;
-    out.confidence = (c >= 0 && c <= 1) ? std::optional<double>(c) : std::nullopt;
+    out.confidence = Confidence(std::stod((*it)[1].str()), (*it)[2].length() > 0);
   }
   return out;
 }

@@ -61,6 +61,20 @@ std::string TextConfig(const TempDir& dir, const FakeLlm& llm, int retries = 5) 
   return path;
 }
 
+// TextConfig() cut to its debate stage on the first question (2 episodes,
+// 2 rounds) on one episode worker; `debate` changes that stage.
+std::string DebateAloneConfig(const TempDir& dir, const FakeLlm& llm,
+                              const std::function<void(nlohmann::json&)>& debate) {
+  const std::string config = TextConfig(dir, llm);
+  nlohmann::json c = LoadJsonFile(config);
+  c["stages"] = nlohmann::json::array({c["stages"][2]});
+  c["stages"][0]["instances"] = 1;
+  c["threads"] = 1;
+  debate(c["stages"][0]);
+  std::ofstream(config) << c.dump();
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("Quotes are verified against the passage, as Khan et al. mark them", "[text]") {
@@ -365,15 +379,9 @@ TEST_CASE(
   ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
   for (const std::string turns : {"simultaneous", "sequential"}) {
     FakeLlm llm(kQa);
-    const std::string config = TextConfig(dir, llm);
+    const std::string config = DebateAloneConfig(
+        dir, llm, [&](nlohmann::json& debate) { debate["protocol"]["turns"] = turns; });
     const std::string db = dir.File(turns + ".db");
-    // The debate stage alone, on the first question (2 episodes, 2 rounds).
-    nlohmann::json c = LoadJsonFile(config);
-    c["stages"] = nlohmann::json::array({c["stages"][2]});
-    c["stages"][0]["instances"] = 1;
-    c["stages"][0]["protocol"]["turns"] = turns;
-    c["threads"] = 1;
-    std::ofstream(config) << c.dump();
     llm.SetDelay(0.1);  // so that calls made at once overlap
     const auto r = RunOversight({"run", config, "--db", db});
     INFO(r.err);
@@ -415,15 +423,10 @@ TEST_CASE("A person judges text debates in the GUI connected to oversight serve"
   TempDir dir("text-human");
   FakeLlm llm(kQa);
   ::setenv("OVERSIGHT_TEST_KEY", "k", 1);
-  const std::string config = TextConfig(dir, llm);
-  // The debate stage alone on the first question (2 episodes), judged by a
-  // person: the judge "human" without "model".
-  nlohmann::json c = LoadJsonFile(config);
-  c["stages"] = nlohmann::json::array({c["stages"][2]});
-  c["stages"][0]["instances"] = 1;
-  c["stages"][0]["judge"] = {{"name", "human"}, {"timeout_s", 120}, {"poll_ms", 50}};
-  c["threads"] = 1;
-  std::ofstream(config) << c.dump();
+  // Judged by a person: the judge "human" without "model".
+  const std::string config = DebateAloneConfig(dir, llm, [](nlohmann::json& debate) {
+    debate["judge"] = {{"name", "human"}, {"timeout_s", 120}, {"poll_ms", 50}};
+  });
   const std::string db = dir.File("human.db");
   Store::Open(db);  // exists before the service opens it
   uint16_t port = 0;
