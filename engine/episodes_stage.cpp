@@ -16,7 +16,6 @@
 // logged instance is replayed from its first variant without logging again
 // what is already logged, so its state evolves as in an uninterrupted run.
 #include <algorithm>
-#include <atomic>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -70,8 +69,8 @@ class EpisodesStage : public Stage {
     Progress progress("  " + ctx.stage_name, n, n - static_cast<int64_t>(todo.size()));
     const std::string stage = ctx.stage_name;
     // Plays episode idx; logs it unless it is already logged (a replay).
-    std::atomic<int64_t> failed{0};
-    std::mutex first_error_mu;
+    std::mutex failed_mu;  // guards the two below
+    int64_t failed = 0;
     std::string first_error;
     auto play = [&](int64_t idx, const TaskInstance& inst, InstanceState* shared) {
       EpisodeRecord rec;
@@ -89,9 +88,8 @@ class EpisodesStage : public Stage {
       protocol_->Play(inst, variant, rng, rec, shared);
       if (done.count(idx)) return;
       if (rec.status == "failed") {
-        failed.fetch_add(1);
-        std::lock_guard<std::mutex> lock(first_error_mu);
-        if (first_error.empty()) first_error = rec.instance + ": " + rec.error;
+        std::lock_guard<std::mutex> lock(failed_mu);
+        if (failed++ == 0) first_error = rec.instance + ": " + rec.error;
       }
       rec.finished_at = NowIso();
       writer.Submit(std::move(rec));
@@ -124,9 +122,9 @@ class EpisodesStage : public Stage {
     progress.Finish();
     ctx.CheckInterrupt();
     // Later stages must not train on a stage with holes in it.
-    if (failed.load() > 0)
+    if (failed > 0)
       throw std::runtime_error(
-          "stage '" + stage + "': " + std::to_string(failed.load()) + " of " +
+          "stage '" + stage + "': " + std::to_string(failed) + " of " +
           std::to_string(todo.size()) + " episodes failed (logged with status 'failed' and "
           "the reason in episodes.error); first: " + first_error +
           ". Mend the cause, then run again with --resume to play them again");

@@ -74,13 +74,15 @@ int Serve(const ServeOptions& o) {
   options.http.threads = o.threads;
   options.stale_after_s = o.stale_after_s;
   std::vector<std::pair<std::string, std::string>> given;
-  for (const auto& j : o.judges) {
+  // One NAME=TOKEN; errors name `where` it was given.
+  auto add = [&given](const std::string& arg, const std::string& where) {
     try {
-      given.push_back(ParseJudgeToken(j));
+      given.push_back(ParseJudgeToken(arg));
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(std::string("--judge: ") + e.what());
+      throw ConfigError(where + ": " + e.what());
     }
-  }
+  };
+  for (const auto& j : o.judges) add(j, "--judge");
   if (!o.tokens_file.empty()) {
     std::ifstream in(o.tokens_file);
     if (!in) throw ConfigError(o.tokens_file + ": cannot read the tokens file");
@@ -89,11 +91,7 @@ int Serve(const ServeOptions& o) {
       line.erase(0, line.find_first_not_of(" \t"));
       line.erase(line.find_last_not_of(" \t\r") + 1);
       if (line.empty() || line[0] == '#') continue;
-      try {
-        given.push_back(ParseJudgeToken(line));
-      } catch (const std::invalid_argument& e) {
-        throw ConfigError(o.tokens_file + ":" + std::to_string(n) + ": " + e.what());
-      }
+      add(line, o.tokens_file + ":" + std::to_string(n));
     }
   }
   if (given.empty())

@@ -12,7 +12,9 @@
 namespace oversight {
 
 LogView::LogView(const std::string& path)
-    : path_(path), store_(Store::Open(path, Store::Mode::kReadOnly)) {}
+    : path_(path),
+      store_(Store::Open(path, Store::Mode::kReadOnly)),
+      has_error_column_(store_->SchemaVersion() >= 3) {}
 
 LogView::~LogView() = default;
 
@@ -158,7 +160,7 @@ std::optional<EpisodeDetail> LogView::Episode(int64_t id) {
   if (!q.Next()) return std::nullopt;
   EpisodeDetail d;
   d.episode = ReadEpisode(q);
-  if (store_->SchemaVersion() >= 3) {
+  if (has_error_column_) {
     Stmt err(db, "SELECT coalesce(error, '') FROM episodes WHERE id = ?1", "read episode error");
     err.Bind(1, id);
     if (err.Next()) d.error = err.Text(0);

@@ -105,6 +105,7 @@ class LogView {
  private:
   std::string path_;
   std::unique_ptr<Store> store_;
+  bool has_error_column_;  // episodes.error (schema 3)
 };
 
 // The `split` of image dataset `name` ("mnist", "fashion_mnist"), loaded on

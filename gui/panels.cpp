@@ -477,7 +477,7 @@ void DashboardPanel::Draw(int64_t experiment_id) {
 QueuePanel::~QueuePanel() = default;
 
 // A text item: the question, the answers, the passage (direct with the
-// passage), the arguments; the verdict is "A" or "B".
+// passage), the arguments, and the choice of A or B.
 void QueuePanel::DrawTextItem() {
   auto str = [&](const char* k) {
     return text.contains(k) && text[k].is_string() ? text[k].get<std::string>() : std::string();
@@ -500,13 +500,6 @@ void QueuePanel::DrawTextItem() {
   ImGui::RadioButton("A", &choice, 0);
   ImGui::SameLine();
   ImGui::RadioButton("B", &choice, 1);
-  if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason))
-    Submit(choice == 0 ? "A" : "B");
-  ImGui::SameLine();
-  if (ImGui::Button("Skip")) {
-    item.reset();
-    message = "Skipped.";
-  }
 }
 
 // Sends the verdict for the item shown.
@@ -588,27 +581,29 @@ void QueuePanel::Draw() {
   ImGui::Text("Item %lld: %s, %s, episode %lld of stage %s", static_cast<long long>(item->id),
               item->protocol.c_str(), item->task.c_str(), static_cast<long long>(item->episode_idx),
               item->stage.c_str());
-  if (!text.is_null()) {
+  const bool is_text = !text.is_null();
+  if (is_text) {
     DrawTextItem();
-    return;
-  }
-  ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "player A");
-  ImGui::SameLine();
-  ImGui::TextColored(ImVec4(1, 0.6f, 0.1f, 1), "player B");
-  ImGui::SameLine();
-  ImGui::Text("(%zu pixels revealed; the image stays hidden)", reveals.size());
-  DrawPixelCanvas(nullptr, reveals, /*numbered=*/false);
-  const bool two = choices.size() == 2;
-  ImGui::TextUnformatted(two ? "Which claim is true?" : "Which label is it?");
-  for (size_t k = 0; k < choices.size(); ++k) {
-    const std::string label =
-        two ? std::string(k == 0 ? "A claims " : "B claims ") + std::to_string(choices[k])
-            : std::to_string(choices[k]);
-    if (k > 0 && (two || k % 5 != 0)) ImGui::SameLine();
-    ImGui::RadioButton(label.c_str(), &choice, static_cast<int>(k));
+  } else {
+    ImGui::TextColored(ImVec4(0.3f, 0.6f, 1, 1), "player A");
+    ImGui::SameLine();
+    ImGui::TextColored(ImVec4(1, 0.6f, 0.1f, 1), "player B");
+    ImGui::SameLine();
+    ImGui::Text("(%zu pixels revealed; the image stays hidden)", reveals.size());
+    DrawPixelCanvas(nullptr, reveals, /*numbered=*/false);
+    const bool two = choices.size() == 2;
+    ImGui::TextUnformatted(two ? "Which claim is true?" : "Which label is it?");
+    for (size_t k = 0; k < choices.size(); ++k) {
+      const std::string label =
+          two ? std::string(k == 0 ? "A claims " : "B claims ") + std::to_string(choices[k])
+              : std::to_string(choices[k]);
+      if (k > 0 && (two || k % 5 != 0)) ImGui::SameLine();
+      ImGui::RadioButton(label.c_str(), &choice, static_cast<int>(k));
+    }
   }
   if (VerdictControls(choice >= 0, &confidence, reason, sizeof reason))
-    Submit(std::to_string(choices[static_cast<size_t>(choice)]));
+    Submit(is_text ? (choice == 0 ? "A" : "B")
+                   : std::to_string(choices[static_cast<size_t>(choice)]));
   ImGui::SameLine();
   if (ImGui::Button("Skip")) {  // leave it claimed: free again after the stale time
     item.reset();
